@@ -1,0 +1,90 @@
+# OMERO.web container distribution. `make help` lists the targets.
+SHELL := /bin/bash
+
+# Image names: $(REGISTRY)omero-web:$(IMAGE_TAG), e.g. REGISTRY=ghcr.io/my-org/ IMAGE_TAG=5.33.2-1
+REGISTRY ?=
+IMAGE_TAG ?= latest
+WEB_IMAGE := $(REGISTRY)omero-web:$(IMAGE_TAG)
+# Base image of every Dockerfile. Without a registry, `make base-image` builds LOCAL_BASE_IMAGE.
+BASE_IMAGE ?= debian:trixie-slim
+LOCAL_BASE_IMAGE := local/debian:trixie-slim
+DEBIAN_SUITE := trixie
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+# Optional PEM bundle trusted by the builder stages (corporate TLS proxies), e.g. /etc/ssl/certs/ca-certificates.crt
+EXTRA_CA_BUNDLE ?=
+
+PYTHON ?= python3
+VENV := .venv
+ICE_CACHE ?= $(HOME)/.cache/omero-web-containers/ice
+OMERO_WEB_VERSION := $(shell sed -n 's/^omero-web==\([^ ]*\).*/\1/p' omeroweb/requirements.lock)
+REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+PYTEST := $(VENV)/bin/pytest
+export WEB_IMAGE
+
+.PHONY: help build test test-unit test-image lint base-image bench clean lock venv
+
+help:
+	@echo "make build       build the $(WEB_IMAGE) image (BASE_IMAGE=$(BASE_IMAGE))"
+	@echo "make test        lint, unit tests, build, image tests (what CI runs)"
+	@echo "make test-unit   unit tests of entrypoint.py, no Docker needed"
+	@echo "make test-image  tests against the built image (needs Docker)"
+	@echo "make lint        ruff and shell syntax checks"
+	@echo "make base-image  build $(LOCAL_BASE_IMAGE) from the Debian archive (no registry needed)"
+	@echo "make bench       print start-up, config and size figures"
+	@echo "make lock        regenerate the hash-pinned locks from the *.in files"
+	@echo "make clean       remove the images and the test virtualenv"
+
+build:
+	@rm -f docker/certs/build-extra-ca.crt
+	@if [ -n "$(EXTRA_CA_BUNDLE)" ]; then cp "$(EXTRA_CA_BUNDLE)" docker/certs/build-extra-ca.crt; fi
+	docker build -f docker/web.Dockerfile -t $(WEB_IMAGE) \
+		--build-arg BASE_IMAGE=$(BASE_IMAGE) \
+		--build-arg VERSION=$(OMERO_WEB_VERSION) \
+		--build-arg REVISION=$(REVISION) \
+		--build-arg SOURCE="$(shell git remote get-url origin 2>/dev/null)" .
+	@rm -f docker/certs/build-extra-ca.crt
+
+test: lint test-unit build test-image
+
+test-unit: venv
+	$(PYTEST) tests/unit
+
+test-image: venv
+	$(PYTEST) tests/image
+
+lint: venv
+	$(VENV)/bin/ruff check entrypoint.py omeroweb tests
+	$(VENV)/bin/ruff format --check entrypoint.py omeroweb tests
+	for f in .ci/run docker/*.sh; do bash -n "$$f"; done
+
+base-image:
+	docker/base-image.sh $(DEBIAN_SUITE) $(DEBIAN_MIRROR) $(LOCAL_BASE_IMAGE)
+
+bench: venv
+	$(VENV)/bin/python tests/bench/web.py
+
+# The host virtualenv for tests: the application's lock (same pins as the image) plus test tools,
+# and the same patched Ice as the image (built once per patch set, cached in ICE_CACHE).
+venv: $(VENV)/.done
+$(VENV)/.done: tests/requirements.lock docker/ice/*.patch docker/build-ice-wheel.sh
+	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
+	awk -v pkg=zeroc-ice -v invert=1 -f docker/split-lock.awk tests/requirements.lock > $(VENV)/requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps --require-hashes --only-binary :all: -r $(VENV)/requirements.txt
+	key=$$(cat docker/ice/*.patch docker/build-ice-wheel.sh | sha256sum | cut -c1-16)-$$($(VENV)/bin/python -c 'import sys; print("py%d%d" % sys.version_info[:2])'); \
+	if ! ls $(ICE_CACHE)/$$key/zeroc_ice-*.whl >/dev/null 2>&1; then \
+		echo "Building zeroc-ice for the host Python (about 5 minutes, once)"; \
+		docker/build-ice-wheel.sh omeroweb/requirements.lock docker/ice $(ICE_CACHE)/$$key $(VENV)/bin/python; \
+	fi; \
+	$(VENV)/bin/pip install --quiet --no-deps $(ICE_CACHE)/$$key/zeroc_ice-*.whl
+	$(VENV)/bin/pip check
+	touch $@
+
+lock:
+	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
+		omeroweb/requirements.in -o omeroweb/requirements.lock
+	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \
+		tests/requirements.in -c omeroweb/requirements.lock -o tests/requirements.lock
+
+clean:
+	-docker rmi $(WEB_IMAGE)
+	rm -rf $(VENV)

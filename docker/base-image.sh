@@ -1,0 +1,16 @@
+#!/bin/sh
+# Build a local equivalent of the official debian:<suite>-slim image from the Debian archive,
+# for machines that cannot pull from a container registry (air-gapped sites, this project's CI).
+# usage: base-image.sh SUITE MIRROR TAG     e.g. base-image.sh trixie http://deb.debian.org/debian local/debian:trixie-slim
+set -eu
+suite=$1 mirror=$2 tag=$3
+command -v debootstrap >/dev/null || { echo "base-image: debootstrap is missing (apt-get install debootstrap)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "base-image: debootstrap needs root" >&2; exit 1; }
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+debootstrap --variant=minbase "$suite" "$root" "$mirror"
+# What the official slim images leave out.
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/var/log/* \
+       "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/*
+tar -C "$root" -c . | docker import -c 'CMD ["bash"]' - "$tag"
+echo "base-image: built $tag ($(docker image inspect -f '{{.Size}}' "$tag") bytes)"

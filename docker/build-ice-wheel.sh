@@ -1,0 +1,16 @@
+#!/bin/sh
+# Build the zeroc-ice wheel from its hash-checked PyPI sdist with the patches in docker/ice/.
+# Used by docker/web.Dockerfile and by `make venv` (host unit tests), so both get the same Ice.
+# usage: build-ice-wheel.sh LOCK PATCH_DIR OUT_DIR [PYTHON]
+set -eu
+lock=$1 patches=$2 out=$3 python=${4:-python3}
+here=$(dirname "$0")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+awk -v pkg=zeroc-ice -f "$here/split-lock.awk" "$lock" > "$work/ice.txt"
+"$python" -m pip download --quiet --no-deps --no-binary :all: --require-hashes -r "$work/ice.txt" -d "$work/sdist"
+tar -xzf "$work"/sdist/zeroc-ice-*.tar.gz -C "$work"
+cd "$work"/zeroc-ice-*/
+for p in "$patches"/*.patch; do patch --quiet -p1 --forward < "$p"; done
+mkdir -p "$out"
+"$python" -m pip wheel --quiet --no-deps --no-build-isolation -w "$out" .

@@ -1,0 +1,101 @@
+# omero-web: OMERO.web (from PyPI) served by gunicorn, configured by entrypoint.py.
+# Build from the repository root:  docker build -f docker/web.Dockerfile -t omero-web .
+# (or `make build`). Classic builder compatible: no BuildKit-only syntax.
+
+ARG BASE_IMAGE=debian:trixie-slim
+
+# --- base: what every stage and the final image need at run time ------------------------------
+FROM ${BASE_IMAGE} AS base
+ENV LANG=C.UTF-8 \
+    DEBIAN_FRONTEND=noninteractive
+# python3 is 3.13 on trixie; IcePy links libssl, libbz2 and libstdc++.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 libssl3t64 libbz2-1.0 libstdc++6 tini \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
+           /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/*
+
+# --- build-base: compilers and TLS trust for downloads (never reaches the final image) ----------
+FROM base AS build-base
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates g++ make patch binutils \
+        python3-dev python3-venv python3-pip python3-setuptools python3-wheel libssl-dev libbz2-dev \
+ && rm -rf /var/lib/apt/lists/*
+# Optional extra CA certificates (docker/certs/*.crt), e.g. a corporate proxy's.
+COPY docker/certs/ /usr/local/share/ca-certificates/extra/
+RUN update-ca-certificates
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# --- ice: zeroc-ice 3.6.5 from its hash-checked sdist, patched for Python 3.13 / gcc 14 ---------
+FROM build-base AS ice
+COPY omeroweb/requirements.lock /build/
+COPY docker/split-lock.awk docker/build-ice-wheel.sh /build/
+COPY docker/ice/*.patch /build/patches/
+RUN /build/build-ice-wheel.sh /build/requirements.lock /build/patches /build/wheels
+
+# --- venv: the application, from the hash-pinned lock; static files collected once ------------
+FROM build-base AS venv
+ENV VIRTUAL_ENV=/opt/omero/web/venv \
+    OMERODIR=/opt/omero/web/OMERO.web
+COPY omeroweb/requirements.lock docker/split-lock.awk /build/
+RUN awk -v pkg=zeroc-ice -v invert=1 -f /build/split-lock.awk /build/requirements.lock > /build/rest.txt \
+ && python3 -m venv $VIRTUAL_ENV \
+ && $VIRTUAL_ENV/bin/pip install --no-deps --require-hashes --only-binary :all: -r /build/rest.txt
+COPY --from=ice /build/wheels/ /build/wheels/
+RUN $VIRTUAL_ENV/bin/pip install --no-deps /build/wheels/zeroc_ice-*.whl \
+ && strip --strip-unneeded $VIRTUAL_ENV/lib/python3*/site-packages/IcePy*.so \
+ && $VIRTUAL_ENV/bin/pip check \
+ && rm -rf /build
+# Size: test suites, numpy's f2py build tool, and Django translations OMERO.web never activates
+# (it has no LocaleMiddleware; LANGUAGE_CODE is en-gb).
+RUN cd $VIRTUAL_ENV/lib/python3*/site-packages \
+ && find . -depth -type d -name tests -exec rm -rf {} + \
+ && rm -rf numpy/f2py \
+ && find django/conf/locale -mindepth 1 -maxdepth 1 -type d ! -name 'en' ! -name 'en_GB' -exec rm -rf {} +
+COPY omeroweb/00-defaults.omero omeroweb/gunicorn.conf.py /opt/omero/web/defaults/
+COPY entrypoint.py /usr/local/bin/entrypoint.py
+# collectstatic through the entrypoint, so static_root comes from the baked defaults.
+RUN PATH=$VIRTUAL_ENV/bin:$PATH DJANGO_SETTINGS_MODULE=omeroweb.settings \
+    $VIRTUAL_ENV/bin/python /usr/local/bin/entrypoint.py django-admin collectstatic --noinput --verbosity 0 \
+ && test -f /opt/omero/web/static/webclient/css/layout.css
+
+# --- final image ----------------------------------------------------------------------------
+FROM base
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE=""
+LABEL org.opencontainers.image.title="omero-web" \
+      org.opencontainers.image.description="OMERO.web served by gunicorn, configured with environment variables" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="AGPL-3.0-or-later"
+
+# Same user name, uid, paths, port and volume as the official openmicroscopy/omero-web image.
+RUN groupadd --system --gid 999 omero-web \
+ && useradd --system --uid 999 --gid omero-web --home-dir /opt/omero/web --no-create-home \
+        --shell /usr/sbin/nologin omero-web \
+ && mkdir -p /opt/omero/web/config /opt/omero/web/OMERO.web/etc/grid /opt/omero/web/OMERO.web/var \
+ && chown -R omero-web:omero-web /opt/omero/web/OMERO.web
+COPY --from=venv /opt/omero/web/venv /opt/omero/web/venv
+COPY --from=venv /opt/omero/web/static /opt/omero/web/static
+COPY omeroweb/00-defaults.omero omeroweb/gunicorn.conf.py /opt/omero/web/defaults/
+COPY entrypoint.py /usr/local/bin/entrypoint.py
+
+ENV OMERODIR=/opt/omero/web/OMERO.web \
+    PATH=/opt/omero/web/venv/bin:$PATH \
+    DJANGO_SETTINGS_MODULE=omeroweb.settings \
+    HOME=/tmp \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER omero-web
+WORKDIR /opt/omero/web
+VOLUME ["/opt/omero/web/OMERO.web/var"]
+EXPOSE 4080
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["/usr/local/bin/entrypoint.py", "healthcheck"]
+ENTRYPOINT ["/usr/bin/tini", "-g", "--", "/usr/local/bin/entrypoint.py"]
+CMD ["web"]

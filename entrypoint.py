@@ -1,0 +1,776 @@
+#!/opt/omero/web/venv/bin/python
+"""Entrypoint of the omero-web image.
+
+On every start it gathers the OMERO.web configuration (lowest precedence first):
+
+1. baked defaults: ``/opt/omero/web/defaults/*.omero`` (from ``omeroweb/`` in the repository);
+2. user files: ``/opt/omero/web/config/*.omero`` (lexical order), lines like ``config set KEY VALUE``;
+3. shortcuts: ``OMEROHOST`` (+ ``OMEROPORT``), ``OMERO_WEB_PREFIX``;
+4. ``CONFIG_<property>`` (``.`` -> ``_``, ``_`` -> ``__``) and ``CONFIG_<property>_FILE``.
+
+It validates the result against omero-web's own settings definitions, rewrites
+``$OMERODIR/etc/grid/config.xml`` from scratch in this one process through omero-py's
+config API, and finally ``exec``s the command: ``web`` (gunicorn, the default), ``check``
+(print the effective configuration, secrets redacted), ``clearsessions``, or anything else.
+
+Everything above ``main`` is pure logic with no side effects at import time, so it can be
+unit-tested without Docker.
+"""
+
+import dataclasses
+import difflib
+import glob
+import importlib
+import importlib.util
+import json
+import os
+import secrets
+import shlex
+import sys
+import tempfile
+
+# --- Names: the single source of truth for the image's paths, port and variables. -----------
+
+WEB_HOME = "/opt/omero/web"
+DEFAULT_OMERODIR = WEB_HOME + "/OMERO.web"
+DEFAULTS_DIR = WEB_HOME + "/defaults"  # baked: 00-defaults.omero, gunicorn.conf.py
+USER_CONFIG_DIR = WEB_HOME + "/config"  # mounted by users: *.omero
+GUNICORN_CONFIG = DEFAULTS_DIR + "/gunicorn.conf.py"
+WEB_PORT = 4080
+DEFAULT_OMERO_SERVER_PORT = 4064
+
+ENV_PREFIX = "CONFIG_"
+FILE_SUFFIX = "_FILE"
+ENV_OMEROHOST = "OMEROHOST"
+ENV_OMEROPORT = "OMEROPORT"
+ENV_PREFIX_SHORTCUT = "OMERO_WEB_PREFIX"
+
+KEY_PREFIX = "omero.web.prefix"
+KEY_STATIC_URL = "omero.web.static_url"
+KEY_SERVER_LIST = "omero.web.server_list"
+KEY_SECRET_KEY = "omero.web.secret_key"
+KEY_APPS = "omero.web.apps"
+
+# Keys whose upstream meaning includes the empty string (everything else: empty = mistake).
+EMPTY_ALLOWED = {
+    "omero.web.upgrades.url",  # "" disables the upgrade check
+    "omero.web.top_logo",
+    "omero.web.top_logo_link",
+    "omero.web.root_application",
+    "omero.web.login.client_downloads_base",
+}
+# Keys whose values may hold credentials (connection URLs in caches/databases included).
+SECRET_KEYS = {KEY_SECRET_KEY, "omero.web.caches", "omero.web.databases"}
+BOOLEAN_WORDS = {"true": True, "t": True, "1": True, "false": False, "f": False, "0": False}
+REDACTED = "********"
+
+
+class ConfigError(Exception):
+    """Invalid configuration: one human-readable message per problem."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclasses.dataclass(frozen=True)
+class Op:
+    """One configuration instruction, remembered with where it came from."""
+
+    action: str  # "set", "unset", "append", "append-unique", "remove"
+    key: str
+    value: str = None
+    source: str = ""
+    secret: bool = False  # read from a *_FILE: never print it
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    value: str
+    source: str
+    secret: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One omero-web setting definition: Django name, raw default, parser, description."""
+
+    django_name: str
+    default: object
+    parser: object
+    description: str = ""
+    deprecated_for: str = None
+
+
+# --- Names of environment variables <-> OMERO property keys. --------------------------------
+
+
+def env_to_key(name):
+    """``omero_web_secret__key`` -> ``omero.web.secret_key`` (the official image's rule)."""
+    return "_".join(part.replace("_", ".") for part in name.split("__"))
+
+
+def key_to_env(key):
+    """``omero.web.secret_key`` -> ``CONFIG_omero_web_secret__key``."""
+    return ENV_PREFIX + key.replace("_", "__").replace(".", "_")
+
+
+# --- Reading .omero files and properties files. ----------------------------------------------
+
+
+def parse_properties(text, source):
+    """``key=value`` lines as read by ``omero config load`` (``#`` comments, ``\\`` continues)."""
+    ops, pending = [], ""
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = (pending + raw).strip() if pending else raw.strip()
+        pending = ""
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending = line[:-1]
+            continue
+        key, _, value = line.partition("=")
+        if not key:
+            raise ConfigError([f"{source} line {number}: '{raw.strip()}' has no key before '='."])
+        ops.append(Op("set", key.strip(), value, f"{source} line {number}"))
+    return ops
+
+
+def parse_omero_file(text, source, read_text):
+    """Parse a ``.omero`` file: one ``omero`` CLI command per line, as ``omero load`` runs them.
+
+    Supported: ``config set [-f FILE] KEY [VALUE]``, ``config append [--set] KEY VALUE``,
+    ``config remove KEY VALUE`` and ``config load FILE...`` (relative paths are relative to
+    the ``.omero`` file). ``read_text(path)`` reads the files these lines refer to.
+    """
+    ops, problems = [], []
+    base = os.path.dirname(source)
+    for number, raw in enumerate(text.splitlines(), 1):
+        where = f"{source} line {number}"
+        try:
+            words = shlex.split(raw, comments=True)
+        except ValueError as error:
+            problems.append(f"{where}: cannot parse '{raw.strip()}': {error} (unbalanced quotes?).")
+            continue
+        if not words:
+            continue
+        if words[0] == "omero":
+            words = words[1:]
+        try:
+            ops.extend(_config_command(words, where, base, read_text))
+        except ConfigError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise ConfigError(problems)
+    return ops
+
+
+def _config_command(words, where, base, read_text):
+    supported = "config set, config append, config remove or config load"
+    if len(words) < 2 or words[0] != "config" or words[1] not in ("set", "append", "remove", "load"):
+        raise ConfigError([f"{where}: '{shlex.join(words)}' is not supported here; use {supported}."])
+    command = words[1]
+    options = [w for w in words[2:] if w.startswith("-") and w != "--"]
+    args = [w for w in words[2:] if not w.startswith("-")]
+    if "--" in words:  # everything after "--" is positional, even if it starts with "-"
+        cut = words.index("--")
+        options = [w for w in words[2:cut] if w.startswith("-")]
+        args = [w for w in words[2:cut] if not w.startswith("-")] + words[cut + 1 :]
+    if command == "set" and ("-f" in options or "--file" in options):
+        # config set -f FILE KEY: the file name is the first positional argument.
+        if len(args) != 2:
+            raise ConfigError([f"{where}: expected 'config set -f FILE KEY'."])
+        path = os.path.join(base, args[0])
+        return [Op("set", args[1], _read(read_text, path, where).rstrip(), where, secret=True)]
+    allowed = {"set": set(), "append": {"--set"}, "remove": set(), "load": {"-q"}}[command]
+    unknown = [o for o in options if o not in allowed and o != "--report"]
+    if unknown:
+        raise ConfigError([f"{where}: option {' '.join(unknown)} is not supported for config {command}."])
+    if command == "load":
+        if not args:
+            raise ConfigError([f"{where}: 'config load' needs a file name."])
+        ops = []
+        for name in args:
+            path = os.path.join(base, name)
+            ops.extend(parse_properties(_read(read_text, path, where), path))
+        return ops
+    if command == "set":
+        if len(args) == 1:
+            return [Op("unset", args[0], None, where)]
+        if len(args) == 2:
+            return [Op("set", args[0], args[1], where)]
+        raise ConfigError([f"{where}: expected 'config set KEY VALUE' (quote values containing spaces)."])
+    if len(args) != 2:
+        raise ConfigError([f"{where}: expected 'config {command} KEY VALUE' (quote the JSON value)."])
+    action = "append-unique" if (command == "append" and "--set" in options) else command
+    return [Op(action, args[0], args[1], where)]
+
+
+def _read(read_text, path, where):
+    try:
+        return read_text(path)
+    except OSError as error:
+        raise ConfigError([f"{where}: cannot read {path}: {error.strerror or error}."]) from None
+
+
+# --- Environment variables. -----------------------------------------------------------------
+
+
+def env_ops(environ, read_text):
+    """Operations from the environment: the shortcuts first, then ``CONFIG_*`` (sorted)."""
+    ops, problems = [], []
+    host = environ.get(ENV_OMEROHOST, "").strip()
+    port = environ.get(ENV_OMEROPORT, "").strip()
+    if host:
+        if not port:
+            port = str(DEFAULT_OMERO_SERVER_PORT)
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            problems.append(f"{ENV_OMEROPORT}='{port}' is not a TCP port number (1-65535), e.g. 4064.")
+        else:
+            value = json.dumps([[host, int(port), "omero"]])
+            ops.append(Op("set", KEY_SERVER_LIST, value, ENV_OMEROHOST))
+    elif port:
+        problems.append(f"{ENV_OMEROPORT} is set but {ENV_OMEROHOST} is not; set both, or neither.")
+    if ENV_PREFIX_SHORTCUT in environ:
+        prefix = environ[ENV_PREFIX_SHORTCUT].strip()
+        if prefix and prefix != "/":
+            ops.append(Op("set", KEY_PREFIX, prefix, ENV_PREFIX_SHORTCUT))
+            ops.append(Op("set", KEY_STATIC_URL, prefix.rstrip("/") + "/static/", ENV_PREFIX_SHORTCUT))
+
+    names = sorted(n for n in environ if n.startswith(ENV_PREFIX) and len(n) > len(ENV_PREFIX))
+    for name in names:
+        if name.endswith(FILE_SUFFIX):
+            plain = name[: -len(FILE_SUFFIX)]
+            if plain in environ:
+                problems.append(f"Both {plain} and {name} are set; keep only one of them.")
+                continue
+            key = env_to_key(plain[len(ENV_PREFIX) :])
+            path = environ[name]
+            try:
+                ops.append(Op("set", key, read_text(path).rstrip(), name, secret=True))
+            except OSError as error:
+                problems.append(
+                    f"{name}: cannot read the file '{path}' ({error.strerror or error}); "
+                    "mount it into the container or fix the path."
+                )
+        else:
+            ops.append(Op("set", env_to_key(name[len(ENV_PREFIX) :]), environ[name], name))
+    if problems:
+        raise ConfigError(problems)
+    return ops
+
+
+# --- Turning operations into one configuration. -----------------------------------------------
+
+
+def apply_ops(ops, schema):
+    """Replay the operations in order and return ``{key: Entry}``."""
+    config, problems = {}, []
+    for op in ops:
+        if op.action == "set":
+            config[op.key] = Entry(op.value, op.source, op.secret)
+        elif op.action == "unset":
+            config.pop(op.key, None)
+        else:
+            try:
+                current = _current_list(config, op, schema)
+                item = json.loads(op.value)
+            except (ConfigError, ValueError) as error:
+                problems.append(f"{op.source}: config {op.action} {op.key}: {_message(error)}")
+                continue
+            if op.action == "remove":
+                if item not in current:
+                    problems.append(f"{op.source}: {op.value} is not in {op.key}, nothing to remove.")
+                    continue
+                current.remove(item)
+            elif op.action == "append" or item not in current:
+                current.append(item)
+            config[op.key] = Entry(json.dumps(current), op.source)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _current_list(config, op, schema):
+    if op.key in config:
+        try:
+            value = json.loads(config[op.key].value)
+        except ValueError:
+            raise ConfigError([f"the current value (from {config[op.key].source}) is not JSON"]) from None
+    elif op.key.startswith("omero.web."):
+        value = schema.default_value(op.key) if op.key in schema.settings else []
+    else:
+        value = []
+    if not isinstance(value, list):
+        raise ConfigError([f"{op.key} is not a list"])
+    return value
+
+
+def _message(error):
+    return "; ".join(error.problems) if isinstance(error, ConfigError) else str(error)
+
+
+def normalise(config):
+    """Fix what upstream accepts but breaks: a prefix with a trailing slash, a bare "/"."""
+    config = dict(config)
+    if KEY_PREFIX in config:
+        entry = config[KEY_PREFIX]
+        prefix = entry.value.strip().rstrip("/")
+        if prefix:
+            config[KEY_PREFIX] = dataclasses.replace(entry, value=prefix)
+        else:
+            del config[KEY_PREFIX]
+    return config
+
+
+# --- Validation. ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Schema:
+    """omero-web's settings definitions (key -> Setting), plus the installed-module test."""
+
+    settings: dict
+    module_exists: object = lambda name: importlib.util.find_spec(name) is not None
+
+    def default_value(self, key):
+        setting = self.settings[key]
+        return setting.parser(setting.default)
+
+
+def parser_name(parser):
+    return getattr(parser, "__name__", type(parser).__name__)
+
+
+PARSER_HINTS = {
+    "parse_boolean": "true or false",
+    "loads": "valid JSON",
+    "int": "a whole number",
+    "leave_none_unset_int": "a whole number",
+    "check_timezone": "a time zone name such as Europe/London",
+    "compile": "a regular expression",
+}
+
+
+def validate(config, schema):
+    """Return a list of problems (empty if the configuration is valid)."""
+    problems = []
+    for key in sorted(config):
+        entry = config[key]
+        problems.extend(_check_entry(key, entry, schema))
+    problems.extend(_check_product_rules(config, schema))
+    return problems
+
+
+def _check_entry(key, entry, schema):
+    where = entry.source
+    setting = schema.settings.get(key)
+    if setting is None:
+        if key.startswith("omero.web."):
+            close = difflib.get_close_matches(key, schema.settings, n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]} ({key_to_env(close[0])})?" if close else ""
+            return [f"{where}: {key} is not an OMERO.web setting.{hint}"]
+        return []
+    shown = _shown(key, entry)
+    if entry.value.strip() == "" and key not in EMPTY_ALLOWED:
+        return [
+            f"{where}: {key} is set to an empty value, which is not the same as unset. "
+            "Remove the variable (or the line) to use the default, or give a value."
+        ]
+    name = parser_name(setting.parser)
+    if name == "parse_boolean" and entry.value.strip().lower() not in BOOLEAN_WORDS:
+        return [f"{where}: {key}={shown} is not a boolean; use true or false."]
+    try:
+        parsed = setting.parser(entry.value)
+    except Exception as error:  # upstream parsers raise ValueError, KeyError, re.error ...
+        hint = PARSER_HINTS.get(name, "a valid value")
+        detail = _scrub(str(error), entry.value) if not _is_secret(key, entry) else ""
+        detail = f" ({detail})" if detail else ""
+        example = _example(setting)
+        return [f"{where}: {key}={shown} is invalid{detail}. Expected {hint}{example}."]
+    if name == "loads":
+        expected = _json_type(setting)
+        if expected is not None and not isinstance(parsed, expected):
+            kind = "a JSON list" if expected is list else "a JSON object"
+            return [f"{where}: {key} must be {kind}{_example(setting)}."]
+    return []
+
+
+def _json_type(setting):
+    try:
+        default = json.loads(setting.default) if isinstance(setting.default, str) else setting.default
+    except ValueError:
+        return None
+    return type(default) if isinstance(default, (list, dict)) else None
+
+
+def _example(setting):
+    if parser_name(setting.parser) != "loads" or not isinstance(setting.default, str):
+        return ""
+    if len(setting.default) > 80:
+        return ""
+    return f", e.g. {setting.default}"
+
+
+def _is_secret(key, entry):
+    return entry.secret or key in SECRET_KEYS or "password" in key
+
+
+def _shown(key, entry):
+    if _is_secret(key, entry):
+        return REDACTED
+    value = entry.value if len(entry.value) <= 80 else entry.value[:77] + "..."
+    return repr(value)
+
+
+def _scrub(text, value):
+    return text.replace(value, "<value>") if value.strip() else text
+
+
+def _check_product_rules(config, schema):
+    """Rules of this image on top of upstream's parsers."""
+    problems = []
+    get = config.get
+    if get(KEY_PREFIX) and not get(KEY_PREFIX).value.startswith("/"):
+        e = get(KEY_PREFIX)
+        problems.append(f"{e.source}: the prefix '{e.value}' must start with '/', e.g. /omero.")
+    if get(KEY_SERVER_LIST):
+        problems.extend(_check_server_list(get(KEY_SERVER_LIST)))
+    server = get("omero.web.application_server")
+    if server and server.value.strip() != "wsgi-tcp":
+        problems.append(
+            f"{server.source}: omero.web.application_server={server.value!r} is not supported: this "
+            "image runs gunicorn (wsgi-tcp). Remove the setting."
+        )
+    for key, low, high in (
+        ("omero.web.application_server.port", 1, 65535),
+        ("omero.web.wsgi_workers", 1, None),
+        ("omero.web.wsgi_threads", 1, None),
+        ("omero.web.wsgi_timeout", 1, None),
+    ):
+        e = get(key)
+        if e and e.value.strip().lstrip("-").isdigit():
+            number = int(e.value)
+            if number < low or (high is not None and number > high):
+                limit = f"between {low} and {high}" if high else f"at least {low}"
+                problems.append(f"{e.source}: {key}={number} must be {limit}.")
+    worker = get("omero.web.wsgi_worker_class")
+    if worker and worker.value.strip() not in ("sync", "gevent"):
+        problems.append(f"{worker.source}: omero.web.wsgi_worker_class must be sync or gevent.")
+    elif worker and worker.value.strip() == "gevent" and not schema.module_exists("gevent"):
+        problems.append(
+            f"{worker.source}: omero.web.wsgi_worker_class=gevent needs the gevent package, which is "
+            "not installed in this image; use sync (the default) or build a derived image with gevent."
+        )
+    apps = get(KEY_APPS)
+    if apps:
+        try:
+            names = json.loads(apps.value)
+        except ValueError:
+            names = []  # reported by the parser check
+        for name in names if isinstance(names, list) else []:
+            if not isinstance(name, str) or not schema.module_exists(name):
+                problems.append(
+                    f"{apps.source}: omero.web.apps lists {name!r}, which is not installed in this "
+                    "image. Build a derived image that pip-installs the plugin, or remove it."
+                )
+    return problems
+
+
+def _check_server_list(entry):
+    try:
+        servers = json.loads(entry.value)
+    except ValueError:
+        return []  # reported by the parser check
+    example = '[["omero.example.org", 4064, "omero"]]'
+    good = (
+        isinstance(servers, list)
+        and servers
+        and all(
+            isinstance(s, list)
+            and len(s) in (2, 3)
+            and isinstance(s[0], str)
+            and s[0]
+            and isinstance(s[1], int)
+            and 0 < s[1] < 65536
+            and (len(s) == 2 or isinstance(s[2], str))
+            for s in servers
+        )
+    )
+    if good:
+        return []
+    return [f"{entry.source}: omero.web.server_list must be a list of [host, port, name] lists, e.g. {example}."]
+
+
+# --- Putting it together. -------------------------------------------------------------------
+
+
+def list_omero_files(directory):
+    return sorted(glob.glob(os.path.join(directory, "*.omero")))
+
+
+def read_text(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def gather_ops(environ, omero_files, read_text=read_text):
+    """All operations in precedence order: files (defaults, then user), then the environment."""
+    ops, problems = [], []
+    for path in omero_files:
+        try:
+            ops.extend(parse_omero_file(read_text(path), path, read_text))
+        except ConfigError as error:
+            problems.extend(error.problems)
+        except OSError as error:
+            problems.append(f"{path}: cannot read it ({error.strerror or error}).")
+    try:
+        ops.extend(env_ops(environ, read_text))
+    except ConfigError as error:
+        problems.extend(error.problems)
+    if problems:
+        raise ConfigError(problems)
+    return ops
+
+
+def resolve(ops, schema):
+    """Apply, normalise and validate. Returns ``{key: Entry}`` or raises ConfigError."""
+    config = normalise(apply_ops(ops, schema))
+    problems = validate(config, schema)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def plugin_apps(ops):
+    """The plugin names in ``omero.web.apps``, so their settings are known before validating."""
+    try:
+        entry = apply_ops([op for op in ops if op.key == KEY_APPS], Schema({})).get(KEY_APPS)
+        apps = json.loads(entry.value) if entry else []
+    except (ConfigError, ValueError):
+        return []  # reported when the configuration is validated
+    return [a for a in apps if isinstance(a, str)] if isinstance(apps, list) else []
+
+
+def render_config(config):
+    """``key=value   # source`` lines, secrets redacted."""
+    lines = []
+    for key in sorted(config):
+        entry = config[key]
+        value = REDACTED if _is_secret(key, entry) else entry.value
+        lines.append(f"{key}={value}    # {entry.source}")
+    return "\n".join(lines)
+
+
+def effective(config, schema, key):
+    """The value omero-web will use: the configured one, else upstream's default."""
+    if key in config:
+        return config[key].value
+    default = schema.settings[key].default
+    return default if isinstance(default, str) else json.dumps(default)
+
+
+def gunicorn_argv(config, schema, extra=()):
+    """The gunicorn command line ``omero web start`` would build, plus our config file.
+
+    ``extra`` (arguments given after ``web``) comes last, so it wins over ``omero.web.wsgi_args``.
+    """
+    value = lambda key: effective(config, schema, key)  # noqa: E731
+    argv = [
+        "gunicorn",
+        "--config",
+        GUNICORN_CONFIG,
+        "--bind",
+        f"{value('omero.web.application_server.host')}:{value('omero.web.application_server.port')}",
+        "--workers",
+        value("omero.web.wsgi_workers"),
+        "--timeout",
+        value("omero.web.wsgi_timeout"),
+        "--max-requests",
+        value("omero.web.application_server.max_requests"),
+    ]
+    if value("omero.web.wsgi_worker_class") == "gevent":
+        argv += ["--worker-class", "gevent", "--worker-connections", value("omero.web.wsgi_worker_connections")]
+    else:
+        argv += ["--threads", value("omero.web.wsgi_threads")]
+    if "omero.web.wsgi_args" in config:
+        argv += shlex.split(config["omero.web.wsgi_args"].value)
+    return argv + list(extra) + ["omeroweb.wsgi:application"]
+
+
+def gunicorn_environ(config, environ):
+    """gunicorn's environment: ``SCRIPT_NAME`` = the prefix, as ``omero web start`` exports it."""
+    env = dict(environ)
+    env.pop("SCRIPT_NAME", None)
+    if KEY_PREFIX in config:
+        env["SCRIPT_NAME"] = config[KEY_PREFIX].value
+    return env
+
+
+# --- Side effects: loading upstream definitions, writing files, exec. ----------------------------
+
+
+def load_schema(apps=()):
+    """Import omero-web's settings definitions (upstream is the source of truth).
+
+    ``omeroweb.settings`` reads ``$OMERODIR`` at import time; it is pointed at an empty
+    scratch directory so the import sees only defaults and writes nothing that matters.
+    Plugins named in ``omero.web.apps`` contribute their own ``CUSTOM_SETTINGS_MAPPINGS``.
+    """
+    saved = os.environ.get("OMERODIR")
+    with tempfile.TemporaryDirectory(prefix="omero-web-schema-") as scratch:
+        os.environ["OMERODIR"] = scratch
+        try:
+            settings = importlib.import_module("omeroweb.settings")
+            api = importlib.import_module("omeroweb.api.api_settings")
+            modules = [
+                (settings, "INTERNAL_SETTINGS_MAPPING"),
+                (settings, "CUSTOM_SETTINGS_MAPPINGS"),
+                (settings, "DEVELOPMENT_SETTINGS_MAPPINGS"),
+                (api, "API_SETTINGS_MAPPING"),
+            ]
+            for app in apps:
+                if importlib.util.find_spec(app) and importlib.util.find_spec(app + ".settings"):
+                    modules.append((importlib.import_module(app + ".settings"), "CUSTOM_SETTINGS_MAPPINGS"))
+        finally:
+            if saved is None:
+                os.environ.pop("OMERODIR", None)
+            else:
+                os.environ["OMERODIR"] = saved
+    table = {}
+    for module, name in modules:
+        for key, values in getattr(module, name, {}).items():
+            table[key] = Setting(*values[:4])
+    for key, values in getattr(settings, "DEPRECATED_SETTINGS_MAPPINGS", {}).items():
+        replacement = next((k for k, s in table.items() if s.django_name == values[0]), None)
+        table.setdefault(key, Setting(*values[:4], deprecated_for=replacement))
+    return Schema(table)
+
+
+def write_config(omerodir, config):
+    """Rewrite ``$OMERODIR/etc/grid/config.xml`` from scratch, in this process."""
+    from omero.config import ConfigXml
+
+    grid = os.path.join(omerodir, "etc", "grid")
+    os.makedirs(grid, exist_ok=True)
+    path = os.path.join(grid, "config.xml")
+    for stale in (path, path + ".lock"):
+        if os.path.exists(stale):
+            os.remove(stale)
+    old_umask = os.umask(0o077)  # it may hold the secret key
+    try:
+        xml = ConfigXml(path)
+        try:
+            for key in sorted(config):
+                xml[key] = config[key].value
+        finally:
+            xml.close()
+    finally:
+        os.umask(old_umask)
+    return path
+
+
+def ensure_secret_key(omerodir, config):
+    """Without an explicit key, keep one generated key in the var volume (shared by workers)."""
+    if KEY_SECRET_KEY in config:
+        return None
+    path = os.path.join(omerodir, "var", "django_secret_key")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path
+
+
+def remove_stale_pid(omerodir):
+    """A ``django.pid`` left by ``omero web start`` (e.g. the official image's var volume)."""
+    path = os.path.join(omerodir, "var", "django.pid")
+    if os.path.exists(path):
+        os.remove(path)
+
+
+def read_written_config(omerodir):
+    """The properties entrypoint.py wrote to config.xml (its active block), stdlib only."""
+    import xml.etree.ElementTree as ElementTree
+
+    root = ElementTree.parse(os.path.join(omerodir, "etc", "grid", "config.xml")).getroot()
+    block = next(p for p in root.iter("properties") if p.get("id") == "__ACTIVE__")
+    return {p.get("name"): p.get("value") for p in block.iter("property")}
+
+
+def health_url(written):
+    """The cheapest page that proves Django answers: ``<prefix>/webgateway/``."""
+    port = written.get("omero.web.application_server.port", str(WEB_PORT))
+    return f"http://127.0.0.1:{port}{written.get(KEY_PREFIX, '')}/webgateway/"
+
+
+def healthcheck(omerodir, timeout=4):
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(health_url(read_written_config(omerodir)), timeout=timeout) as answer:
+            return 0 if answer.status == 200 else 1
+    except Exception as error:  # any failure means unhealthy
+        print(f"unhealthy: {error}", file=sys.stderr)
+        return 1
+
+
+USAGE = f"""usage: entrypoint.py [web | check | clearsessions | COMMAND...]
+  web            run OMERO.web with gunicorn on port {WEB_PORT} (default)
+  check          validate the configuration and print it (secrets redacted)
+  clearsessions  remove expired sessions (Django's clearsessions)
+  healthcheck    exit 0 if gunicorn answers <prefix>/webgateway/ (used by HEALTHCHECK)
+  COMMAND...     anything else is run as given, e.g. bash
+"""
+
+
+def main(argv, environ=os.environ):
+    command = argv[1:] or ["web"]
+    if command[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    omerodir = environ.get("OMERODIR", DEFAULT_OMERODIR)
+    if command[0] == "healthcheck":
+        return healthcheck(omerodir)
+    files = list_omero_files(environ.get("OMERO_WEB_DEFAULTS_DIR", DEFAULTS_DIR)) + list_omero_files(
+        environ.get("OMERO_WEB_CONFIG_DIR", USER_CONFIG_DIR)
+    )
+    managed = command[0] in ("web", "check", "clearsessions")
+    try:
+        ops = gather_ops(environ, files)
+        schema = load_schema(plugin_apps(ops))
+        config = resolve(ops, schema)
+    except ConfigError as error:
+        print("ERROR: invalid OMERO.web configuration, nothing was started:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        if managed:
+            return 2
+        print("WARNING: running the command anyway, without an OMERO.web configuration.", file=sys.stderr)
+        config = None
+
+    if config is not None:
+        write_config(omerodir, config)
+        ensure_secret_key(omerodir, config)
+        remove_stale_pid(omerodir)
+
+    if command[0] == "check":
+        print(render_config(config))
+        print("# gunicorn: " + shlex.join(gunicorn_argv(config, schema)))
+        return 0
+    if command[0] == "web":
+        argv, env = gunicorn_argv(config, schema, command[1:]), gunicorn_environ(config, environ)
+    elif command[0] == "clearsessions":
+        argv, env = ["django-admin", "clearsessions", "--settings=omeroweb.settings", *command[1:]], environ
+    else:
+        argv, env = command, environ
+    sys.stdout.flush()
+    os.execvpe(argv[0], argv, env)
+    return 0  # not reached (exec replaces this process)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

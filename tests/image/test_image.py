@@ -1,0 +1,145 @@
+"""The omero-web image on its own: contents, user, start, restart, stop, bad input."""
+
+import os
+import re
+import time
+
+import requests
+
+from docker_helpers import docker
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LOCK = os.path.join(HERE, "..", "..", "omeroweb", "requirements.lock")
+
+
+def pinned(package):
+    with open(LOCK) as lock:
+        return re.search(rf"^{package}==(\S+)", lock.read(), re.M).group(1)
+
+
+def test_runs_as_non_root_omero_web(web):
+    host = web.host
+    assert host.user().name == "omero-web"
+    assert host.user().uid == 999
+    uids = host.check_output("cat /proc/[0-9]*/status | sed -n 's/^Uid:[[:space:]]*\\([0-9]*\\).*/\\1/p' | sort -u")
+    assert uids.split() == ["999"]
+    assert "gunicorn" in host.check_output("cat /proc/[0-9]*/cmdline | tr '\\0' ' '")
+
+
+def test_no_compiler_or_build_leftovers(web):
+    host = web.host
+    for tool in ("gcc", "cc", "g++", "c++", "make", "patch"):
+        assert not host.exists(tool), tool
+    assert not host.file("/usr/include/python3.13").exists
+    assert not host.file("/etc/ssl/certs/ca-certificates.crt").exists
+    assert not host.file("/usr/local/share/ca-certificates/extra").exists
+    assert not host.file("/build").exists
+
+
+def test_python_packages_import(web):
+    result = web.host.run("python -c 'import Ice, omero, omeroweb, gunicorn, django_redis, whitenoise'")
+    assert result.rc == 0, result.stderr
+    assert web.host.check_output("python -c 'import sys; print(sys.version_info[:2])'") == "(3, 13)"
+
+
+def test_omero_version(web):
+    assert web.host.check_output("omero version") == pinned("omero-py")
+
+
+def test_ice_round_trip_and_omero_client(web):
+    with open(os.path.join(HERE, "ice_roundtrip.py")) as script:
+        result = web.exec("python", "-", stdin=script.read())
+    assert result.returncode == 0, result.stderr
+    assert "round trip: OMERO" in result.stdout
+    assert "omero.client: BaseClient 127.0.0.1 4064" in result.stdout
+    assert "Error" not in result.stderr
+
+
+def test_login_page_and_static_files(web):
+    page = requests.get(web.url + "/webclient/login/", timeout=10)
+    assert page.status_code == 200
+    assert "OMERO.web - Login" in page.text
+    assert "facility-omero" in page.text
+    assert f"OMERO.web {pinned('omero-web')}" in page.text
+    css = requests.get(web.url + "/static/webclient/css/layout.css", timeout=10)
+    assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
+
+
+def test_healthcheck_command(web, web_image):
+    assert web.exec("entrypoint.py", "healthcheck").returncode == 0
+    # Same config, but no gunicorn running: the probe must fail.
+    idle = docker("run", "--rm", web_image, "bash", "-c", "entrypoint.py healthcheck", check=False)
+    assert idle.returncode == 1
+    assert "unhealthy" in idle.stderr
+
+
+def test_image_metadata(web_image):
+    fmt = "{{.Config.User}}|{{json .Config.ExposedPorts}}|{{json .Config.Volumes}}|{{json .Config.Entrypoint}}"
+    user, ports, volumes, entry = docker("image", "inspect", "-f", fmt, web_image).stdout.strip().split("|")
+    assert user == "omero-web"
+    assert "4080/tcp" in ports
+    assert "/opt/omero/web/OMERO.web/var" in volumes
+    assert entry.startswith('["/usr/bin/tini"')
+    labels = docker("image", "inspect", "-f", "{{json .Config.Labels}}", web_image).stdout
+    assert f'"org.opencontainers.image.version":"{pinned("omero-web")}"' in labels
+    assert "org.opencontainers.image.revision" in labels
+    health = docker("image", "inspect", "-f", "{{json .Config.Healthcheck.Test}}", web_image).stdout
+    assert "healthcheck" in health
+
+
+def test_prefix(run_web):
+    web = run_web(env={"OMERO_WEB_PREFIX": "/omero/"})
+    page = web.wait_http("/omero/webclient/login/")
+    assert "OMERO.web - Login" in page.text
+    assert 'href="/omero/static/' in page.text
+    assert requests.get(web.url + "/omero/static/webclient/css/layout.css", timeout=10).status_code == 200
+    assert web.exec("entrypoint.py", "healthcheck").returncode == 0
+
+
+def test_restarts_keep_identical_config(run_web):
+    web = run_web(
+        env={"CONFIG_omero_web_server__list": '[["omero.example.org", 4064, "x"]]', "CONFIG_omero_web_debug": "true"}
+    )
+    web.wait_http()
+    first = web.exec("omero", "config", "get").stdout
+    assert "omero.web.debug=true" in first
+    assert first.count("WhiteNoiseMiddleware") == 1
+    for _ in range(3):
+        docker("restart", web.id)
+        web.wait_http()
+        assert web.exec("omero", "config", "get").stdout == first
+
+
+def test_sigterm_exits_cleanly_and_restarts(run_web):
+    web = run_web()
+    web.wait_http()
+    started = time.monotonic()
+    docker("kill", "--signal", "TERM", web.id)
+    assert docker("wait", web.id, timeout=30).stdout.strip() == "0"
+    assert time.monotonic() - started < 10
+    assert "Shutting down: Master" in web.logs()
+    docker("start", web.id)
+    web.wait_http()
+    assert web.exec("test", "-e", "/opt/omero/web/OMERO.web/var/django.pid").returncode != 0
+
+
+def test_invalid_variable_starts_nothing(web_image):
+    result = docker("run", "--rm", "-e", "CONFIG_omero_web_debug=yes", web_image, check=False)
+    assert result.returncode == 2
+    assert "CONFIG_omero_web_debug" in result.stderr
+    assert "true or false" in result.stderr
+    assert "Booting worker" not in result.stdout + result.stderr
+    assert "Listening at" not in result.stdout + result.stderr
+
+
+def test_check_command_redacts_secrets(web_image):
+    result = docker("run", "--rm", "-e", "CONFIG_omero_web_secret__key=do-not-show-me", web_image, "check", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "omero.web.secret_key=********" in result.stdout
+    assert "do-not-show-me" not in result.stdout + result.stderr
+
+
+def test_any_other_command_runs(web_image):
+    result = docker("run", "--rm", web_image, "bash", "-c", "id -un", check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "omero-web"
