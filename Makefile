@@ -5,6 +5,11 @@ SHELL := /bin/bash
 REGISTRY ?=
 IMAGE_TAG ?= latest
 WEB_IMAGE := $(REGISTRY)omero-web:$(IMAGE_TAG)
+NGINX_IMAGE := $(REGISTRY)omero-web-nginx:$(IMAGE_TAG)
+STANDALONE_IMAGE := $(REGISTRY)omero-web-standalone:$(IMAGE_TAG)
+# Redis of the compose stack; without a registry, `make redis-image` builds LOCAL_REDIS_IMAGE.
+REDIS_IMAGE ?= redis:8-alpine
+LOCAL_REDIS_IMAGE := local/redis:trixie
 # Base image of every Dockerfile. Without a registry, `make base-image` builds LOCAL_BASE_IMAGE.
 BASE_IMAGE ?= debian:trixie-slim
 LOCAL_BASE_IMAGE := local/debian:trixie-slim
@@ -19,32 +24,45 @@ ICE_CACHE ?= $(HOME)/.cache/omero-web-containers/ice
 OMERO_WEB_VERSION := $(shell sed -n 's/^omero-web==\([^ ]*\).*/\1/p' omeroweb/requirements.lock)
 REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 PYTEST := $(VENV)/bin/pytest
-export WEB_IMAGE
+export WEB_IMAGE NGINX_IMAGE STANDALONE_IMAGE REDIS_IMAGE BASE_IMAGE REGISTRY IMAGE_TAG
+BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg WEB_IMAGE=$(WEB_IMAGE) \
+	--build-arg VERSION=$(OMERO_WEB_VERSION) --build-arg REVISION=$(REVISION) \
+	--build-arg SOURCE="$(shell git remote get-url origin 2>/dev/null)"
 
-.PHONY: help build test test-unit test-image lint base-image bench clean lock venv
+.PHONY: help build test test-unit test-image test-stack lint base-image redis-image up down bench clean lock venv
 
 help:
-	@echo "make build       build the $(WEB_IMAGE) image (BASE_IMAGE=$(BASE_IMAGE))"
-	@echo "make test        lint, unit tests, build, image tests (what CI runs)"
+	@echo "make build       build omero-web, omero-web-nginx, omero-web-standalone (BASE_IMAGE=$(BASE_IMAGE))"
+	@echo "make up / down   build, then start / stop the compose stack (nginx + web + redis) on http://localhost:8080"
+	@echo "make test        lint, unit tests, build, image and stack tests (what CI runs)"
 	@echo "make test-unit   unit tests of entrypoint.py, no Docker needed"
-	@echo "make test-image  tests against the built image (needs Docker)"
+	@echo "make test-image  tests against the built omero-web image (needs Docker)"
+	@echo "make test-stack  compose stack and standalone tests: nginx, maintenance, prefix, CORS, sessions"
 	@echo "make lint        ruff and shell syntax checks"
 	@echo "make base-image  build $(LOCAL_BASE_IMAGE) from the Debian archive (no registry needed)"
-	@echo "make bench       print start-up, config and size figures"
+	@echo "make redis-image build $(LOCAL_REDIS_IMAGE) from the Debian archive (REDIS_IMAGE=$(LOCAL_REDIS_IMAGE))"
+	@echo "make bench       print start-up, config, size, static-file and load figures (report only)"
 	@echo "make lock        regenerate the hash-pinned locks from the *.in files"
 	@echo "make clean       remove the images and the test virtualenv"
 
 build:
 	@rm -f docker/certs/build-extra-ca.crt
 	@if [ -n "$(EXTRA_CA_BUNDLE)" ]; then cp "$(EXTRA_CA_BUNDLE)" docker/certs/build-extra-ca.crt; fi
-	docker build -f docker/web.Dockerfile -t $(WEB_IMAGE) \
-		--build-arg BASE_IMAGE=$(BASE_IMAGE) \
-		--build-arg VERSION=$(OMERO_WEB_VERSION) \
-		--build-arg REVISION=$(REVISION) \
-		--build-arg SOURCE="$(shell git remote get-url origin 2>/dev/null)" .
+	docker build -f docker/web.Dockerfile -t $(WEB_IMAGE) $(BUILD_ARGS) .
+	docker build -f docker/nginx.Dockerfile -t $(NGINX_IMAGE) $(BUILD_ARGS) .
+	docker build -f docker/standalone.Dockerfile -t $(STANDALONE_IMAGE) $(BUILD_ARGS) .
 	@rm -f docker/certs/build-extra-ca.crt
 
-test: lint test-unit build test-image
+redis-image:
+	docker build -f docker/redis.Dockerfile -t $(LOCAL_REDIS_IMAGE) --build-arg BASE_IMAGE=$(BASE_IMAGE) .
+
+up: build
+	docker compose up -d --wait
+
+down:
+	docker compose down
+
+test: lint test-unit build test-image test-stack
 
 test-unit: venv
 	$(PYTEST) tests/unit
@@ -52,16 +70,22 @@ test-unit: venv
 test-image: venv
 	$(PYTEST) tests/image
 
+test-stack: venv
+	$(PYTEST) tests/stack
+
 lint: venv
 	$(VENV)/bin/ruff check entrypoint.py omeroweb tests
 	$(VENV)/bin/ruff format --check entrypoint.py omeroweb tests
 	for f in .ci/run docker/*.sh; do bash -n "$$f"; done
+	sh -n nginx/start.sh
+	docker compose config --quiet
 
 base-image:
 	docker/base-image.sh $(DEBIAN_SUITE) $(DEBIAN_MIRROR) $(LOCAL_BASE_IMAGE)
 
 bench: venv
 	$(VENV)/bin/python tests/bench/web.py
+	$(VENV)/bin/python tests/bench/stack.py
 
 # The host virtualenv for tests: the application's lock (same pins as the image) plus test tools,
 # and the same patched Ice as the image (built once per patch set, cached in ICE_CACHE).
@@ -86,5 +110,5 @@ lock:
 		tests/requirements.in -c omeroweb/requirements.lock -o tests/requirements.lock
 
 clean:
-	-docker rmi $(WEB_IMAGE)
+	-docker rmi $(STANDALONE_IMAGE) $(NGINX_IMAGE) $(WEB_IMAGE)
 	rm -rf $(VENV)

@@ -24,10 +24,12 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import secrets
 import shlex
 import sys
 import tempfile
+import urllib.parse
 
 # --- Names: the single source of truth for the image's paths, port and variables. -----------
 
@@ -36,6 +38,7 @@ DEFAULT_OMERODIR = WEB_HOME + "/OMERO.web"
 DEFAULTS_DIR = WEB_HOME + "/defaults"  # baked: 00-defaults.omero, gunicorn.conf.py
 USER_CONFIG_DIR = WEB_HOME + "/config"  # mounted by users: *.omero
 GUNICORN_CONFIG = DEFAULTS_DIR + "/gunicorn.conf.py"
+SUPERVISORD_CONFIG = DEFAULTS_DIR + "/supervisord.conf"  # omero-web-standalone only
 WEB_PORT = 4080
 DEFAULT_OMERO_SERVER_PORT = 4064
 
@@ -44,12 +47,28 @@ FILE_SUFFIX = "_FILE"
 ENV_OMEROHOST = "OMEROHOST"
 ENV_OMEROPORT = "OMEROPORT"
 ENV_PREFIX_SHORTCUT = "OMERO_WEB_PREFIX"
+ENV_PUBLIC_URL = "OMERO_WEB_PUBLIC_URL"
+ENV_REDIS_URL = "REDIS_URL"
+ENV_REDIS_WATCH = "OMERO_WEB_REDIS_WATCH_URL"  # set by the entrypoint for gunicorn.conf.py only
 
 KEY_PREFIX = "omero.web.prefix"
 KEY_STATIC_URL = "omero.web.static_url"
 KEY_SERVER_LIST = "omero.web.server_list"
 KEY_SECRET_KEY = "omero.web.secret_key"
 KEY_APPS = "omero.web.apps"
+KEY_MIDDLEWARE = "omero.web.middleware"
+KEY_CACHES = "omero.web.caches"
+KEY_SESSION_ENGINE = "omero.web.session_engine"
+KEY_CORS_WHITELIST = "omero.web.cors_origin_whitelist"
+KEY_CORS_ALLOW_ALL = "omero.web.cors_origin_allow_all"
+
+# CORS as the OMERO documentation enables it: the app, and middleware around Django's.
+CORS_APP = "corsheaders"
+CORS_MIDDLEWARE = (
+    {"index": 0.5, "class": "corsheaders.middleware.CorsMiddleware"},
+    {"index": 10, "class": "corsheaders.middleware.CorsPostCsrfMiddleware"},
+)
+CACHE_SESSION_ENGINES = ("django.contrib.sessions.backends.cache", "django.contrib.sessions.backends.cached_db")
 
 # Keys whose upstream meaning includes the empty string (everything else: empty = mistake).
 EMPTY_ALLOWED = {
@@ -236,6 +255,12 @@ def env_ops(environ, read_text):
         if prefix and prefix != "/":
             ops.append(Op("set", KEY_PREFIX, prefix, ENV_PREFIX_SHORTCUT))
             ops.append(Op("set", KEY_STATIC_URL, prefix.rstrip("/") + "/static/", ENV_PREFIX_SHORTCUT))
+    public_url = environ.get(ENV_PUBLIC_URL, "").strip()
+    if public_url:
+        ops.extend(_collect(problems, public_url_ops, public_url))
+    redis = _shortcut_or_file(environ, ENV_REDIS_URL, read_text, problems)
+    if redis:
+        ops.extend(_collect(problems, redis_ops, *redis))
 
     names = sorted(n for n in environ if n.startswith(ENV_PREFIX) and len(n) > len(ENV_PREFIX))
     for name in names:
@@ -260,12 +285,86 @@ def env_ops(environ, read_text):
     return ops
 
 
+def _shortcut_or_file(environ, name, read_text, problems):
+    """``(value, source, secret)`` of NAME or NAME_FILE, or None when neither is set (or empty)."""
+    file_name = name + FILE_SUFFIX
+    if environ.get(name, "").strip() and environ.get(file_name, "").strip():
+        problems.append(f"Both {name} and {file_name} are set; keep only one of them.")
+        return None
+    if environ.get(file_name, "").strip():
+        try:
+            return read_text(environ[file_name]).strip(), file_name, True
+        except OSError as error:
+            problems.append(f"{file_name}: cannot read the file '{environ[file_name]}' ({error.strerror or error}).")
+            return None
+    value = environ.get(name, "").strip()
+    return (value, name, False) if value else None
+
+
+def _collect(problems, make_ops, *args):
+    try:
+        return make_ops(*args)
+    except ConfigError as error:
+        problems.extend(error.problems)
+        return []
+
+
+def public_url_ops(url, source=ENV_PUBLIC_URL):
+    """The public address users type: trust its origin for CSRF; if https, trust the proxy's
+    ``X-Forwarded-Proto`` and mark cookies Secure. CONFIG_* variables still override each key."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError([f"{source}='{url}' is not a public URL; expected e.g. https://omero.example.org"])
+    origin = f"{parts.scheme}://{parts.netloc.lower()}"
+    ops = [Op("append-unique", "omero.web.csrf_trusted_origins", json.dumps(origin), source)]
+    if parts.scheme == "https":
+        ops += [
+            Op("set", "omero.web.secure_proxy_ssl_header", '["HTTP_X_FORWARDED_PROTO", "https"]', source),
+            Op("set", "omero.web.session_cookie_secure", "true", source),
+            Op("set", "omero.web.csrf_cookie_secure", "true", source),
+        ]
+    return ops
+
+
+def redis_ops(url, source=ENV_REDIS_URL, secret=False):
+    """Sessions and cache in Redis, switched together (a cache session engine without a real
+    cache loses every login). Short socket timeouts, so a lost Redis cannot hang requests."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ConfigError([f"{source} is not a Redis URL; expected e.g. redis://redis:6379/0 (or rediss://, unix://)."])
+    cache = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+    }
+    return [
+        Op("set", KEY_CACHES, json.dumps({"default": cache}), source, secret=secret),
+        Op("set", KEY_SESSION_ENGINE, CACHE_SESSION_ENGINES[0], source),
+    ]
+
+
+def cors_ops(config):
+    """Setting a CORS origin list (or allow-all) is enough: add the app and both middleware entries."""
+    whitelist, allow_all = config.get(KEY_CORS_WHITELIST), config.get(KEY_CORS_ALLOW_ALL)
+    try:
+        enabled = bool(whitelist and json.loads(whitelist.value))
+    except ValueError:
+        enabled = False  # reported by validation
+    enabled = enabled or bool(allow_all and BOOLEAN_WORDS.get(allow_all.value.strip().lower()))
+    if not enabled:
+        return []
+    source = f"CORS enabled by {(whitelist or allow_all).source}"
+    return [Op("append-unique", KEY_APPS, json.dumps(CORS_APP), source)] + [
+        Op("append-unique", KEY_MIDDLEWARE, json.dumps(entry), source) for entry in CORS_MIDDLEWARE
+    ]
+
+
 # --- Turning operations into one configuration. -----------------------------------------------
 
 
-def apply_ops(ops, schema):
-    """Replay the operations in order and return ``{key: Entry}``."""
-    config, problems = {}, []
+def apply_ops(ops, schema, config=None):
+    """Replay the operations in order (on top of ``config``) and return ``{key: Entry}``."""
+    config, problems = dict(config or {}), []
     for op in ops:
         if op.action == "set":
             config[op.key] = Entry(op.value, op.source, op.secret)
@@ -462,6 +561,8 @@ def _check_product_rules(config, schema):
             f"{worker.source}: omero.web.wsgi_worker_class=gevent needs the gevent package, which is "
             "not installed in this image; use sync (the default) or build a derived image with gevent."
         )
+    problems.extend(_check_cors_origins(get(KEY_CORS_WHITELIST)))
+    problems.extend(_check_session_store(config, schema))
     apps = get(KEY_APPS)
     if apps:
         try:
@@ -475,6 +576,40 @@ def _check_product_rules(config, schema):
                     "image. Build a derived image that pip-installs the plugin, or remove it."
                 )
     return problems
+
+
+def _check_cors_origins(entry):
+    try:
+        origins = json.loads(entry.value) if entry else []
+    except ValueError:
+        return []  # reported by the parser check
+    problems = []
+    for origin in origins if isinstance(origins, list) else []:
+        if not (isinstance(origin, str) and re.fullmatch(r"https?://[^/\s]+", origin)):
+            bare = str(origin).split("://")[-1].strip("/")
+            problems.append(
+                f"{entry.source}: CORS origin {origin!r} never matches: write the scheme and no path, "
+                f"e.g. https://{bare}"
+            )
+    return problems
+
+
+def _check_session_store(config, schema):
+    engine = config.get(KEY_SESSION_ENGINE)
+    if not engine or engine.value.strip() not in CACHE_SESSION_ENGINES:
+        return []
+    try:
+        caches = json.loads(effective(config, schema, KEY_CACHES))
+        backend = caches.get("default", {}).get("BACKEND", "")
+    except (ValueError, AttributeError):
+        return []  # reported by the parser check
+    if "DummyCache" not in backend:
+        return []
+    return [
+        f"{engine.source}: omero.web.session_engine={engine.value.strip()} keeps sessions in the cache, but "
+        "omero.web.caches is Django's DummyCache, which stores nothing: every login would be lost. "
+        f"Set {ENV_REDIS_URL} (or omero.web.caches) as well."
+    ]
 
 
 def _check_server_list(entry):
@@ -535,7 +670,8 @@ def gather_ops(environ, omero_files, read_text=read_text):
 
 def resolve(ops, schema):
     """Apply, normalise and validate. Returns ``{key: Entry}`` or raises ConfigError."""
-    config = normalise(apply_ops(ops, schema))
+    config = apply_ops(ops, schema)
+    config = normalise(apply_ops(cors_ops(config), schema, config))
     problems = validate(config, schema)
     if problems:
         raise ConfigError(problems)
@@ -599,12 +735,28 @@ def gunicorn_argv(config, schema, extra=()):
 
 
 def gunicorn_environ(config, environ):
-    """gunicorn's environment: ``SCRIPT_NAME`` = the prefix, as ``omero web start`` exports it."""
+    """gunicorn's environment: ``SCRIPT_NAME`` = the prefix, as ``omero web start`` exports it,
+    and the Redis URL of the cache, which gunicorn.conf.py watches to log outages."""
     env = dict(environ)
     env.pop("SCRIPT_NAME", None)
+    env.pop(ENV_REDIS_WATCH, None)
     if KEY_PREFIX in config:
         env["SCRIPT_NAME"] = config[KEY_PREFIX].value
+    redis = redis_location(config)
+    if redis:
+        env[ENV_REDIS_WATCH] = redis
     return env
+
+
+def redis_location(config):
+    """The Redis URL of the default cache, if it is a Redis cache (django-redis or Django's own)."""
+    try:
+        cache = json.loads(config[KEY_CACHES].value)["default"] if KEY_CACHES in config else {}
+    except (ValueError, KeyError, TypeError):
+        return None
+    location = cache.get("LOCATION") if "redis" in str(cache.get("BACKEND", "")).lower() else None
+    location = location[0] if isinstance(location, list) and location else location
+    return location if isinstance(location, str) else None
 
 
 # --- Side effects: loading upstream definitions, writing files, exec. ----------------------------
@@ -723,6 +875,7 @@ USAGE = f"""usage: entrypoint.py [web | check | clearsessions | COMMAND...]
   check          validate the configuration and print it (secrets redacted)
   clearsessions  remove expired sessions (Django's clearsessions)
   healthcheck    exit 0 if gunicorn answers <prefix>/webgateway/ (used by HEALTHCHECK)
+  standalone     supervisord running gunicorn and nginx (omero-web-standalone image)
   COMMAND...     anything else is run as given, e.g. bash
 """
 
@@ -738,7 +891,7 @@ def main(argv, environ=os.environ):
     files = list_omero_files(environ.get("OMERO_WEB_DEFAULTS_DIR", DEFAULTS_DIR)) + list_omero_files(
         environ.get("OMERO_WEB_CONFIG_DIR", USER_CONFIG_DIR)
     )
-    managed = command[0] in ("web", "check", "clearsessions")
+    managed = command[0] in ("web", "check", "clearsessions", "standalone")
     try:
         ops = gather_ops(environ, files)
         schema = load_schema(plugin_apps(ops))
@@ -753,9 +906,18 @@ def main(argv, environ=os.environ):
         config = None
 
     if config is not None:
-        write_config(omerodir, config)
-        ensure_secret_key(omerodir, config)
-        remove_stale_pid(omerodir)
+        try:
+            write_config(omerodir, config)
+            ensure_secret_key(omerodir, config)
+            remove_stale_pid(omerodir)
+        except OSError as error:
+            print(
+                f"ERROR: cannot write {error.filename} ({error.strerror}). {omerodir}/etc/grid and "
+                f"{omerodir}/var must be writable by uid {os.getuid()}: with a read-only root filesystem, "
+                "mount a tmpfs on etc/grid and a volume on var.",
+                file=sys.stderr,
+            )
+            return 2
 
     if command[0] == "check":
         print(render_config(config))
@@ -763,6 +925,8 @@ def main(argv, environ=os.environ):
         return 0
     if command[0] == "web":
         argv, env = gunicorn_argv(config, schema, command[1:]), gunicorn_environ(config, environ)
+    elif command[0] == "standalone":
+        argv, env = ["supervisord", "-c", SUPERVISORD_CONFIG, *command[1:]], environ
     elif command[0] == "clearsessions":
         argv, env = ["django-admin", "clearsessions", "--settings=omeroweb.settings", *command[1:]], environ
     else:

@@ -54,7 +54,7 @@ RUN cd $VIRTUAL_ENV/lib/python3*/site-packages \
  && find . -depth -type d -name tests -exec rm -rf {} + \
  && rm -rf numpy/f2py \
  && find django/conf/locale -mindepth 1 -maxdepth 1 -type d ! -name 'en' ! -name 'en_GB' -exec rm -rf {} +
-COPY omeroweb/00-defaults.omero omeroweb/gunicorn.conf.py /opt/omero/web/defaults/
+COPY omeroweb/00-defaults.omero omeroweb/gunicorn.conf.py omeroweb/redis_watch.py /opt/omero/web/defaults/
 COPY entrypoint.py /usr/local/bin/entrypoint.py
 # collectstatic through the entrypoint, so static_root comes from the baked defaults.
 RUN PATH=$VIRTUAL_ENV/bin:$PATH DJANGO_SETTINGS_MODULE=omeroweb.settings \
@@ -81,8 +81,8 @@ RUN groupadd --system --gid 999 omero-web \
  && chown -R omero-web:omero-web /opt/omero/web/OMERO.web
 COPY --from=venv /opt/omero/web/venv /opt/omero/web/venv
 COPY --from=venv /opt/omero/web/static /opt/omero/web/static
-COPY omeroweb/00-defaults.omero omeroweb/gunicorn.conf.py /opt/omero/web/defaults/
-COPY entrypoint.py /usr/local/bin/entrypoint.py
+COPY --from=venv /opt/omero/web/defaults /opt/omero/web/defaults
+COPY --from=venv /usr/local/bin/entrypoint.py /usr/local/bin/entrypoint.py
 
 ENV OMERODIR=/opt/omero/web/OMERO.web \
     PATH=/opt/omero/web/venv/bin:$PATH \

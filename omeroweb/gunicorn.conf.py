@@ -11,3 +11,16 @@ worker_tmp_dir = "/dev/shm"
 
 # No control socket in $HOME (gunicornc is not used in a container).
 control_socket_disable = True
+
+
+# With sessions in Redis, say so in the log when Redis goes away and when it is back. Anonymous
+# pages never touch the session store, so without this an outage would be silent until the next
+# login fails. The entrypoint passes the cache's Redis URL in OMERO_WEB_REDIS_WATCH_URL. The
+# watcher is a separate process: a thread in this forking master could deadlock the workers.
+def when_ready(server):
+    import os
+    import subprocess
+    import sys
+
+    if os.environ.get("OMERO_WEB_REDIS_WATCH_URL"):
+        subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "redis_watch.py")])

@@ -130,3 +130,13 @@ def test_health_url_follows_prefix_and_port(layout, start):
 def test_healthcheck_fails_without_server(layout, start):
     start(CONFIG_omero_web_application__server_port="1")
     assert entrypoint.healthcheck(str(layout[0]), timeout=1) == 1
+
+
+def test_unwritable_config_directory_is_a_clear_error(layout, capsys):
+    omerodir = layout[0]
+    (omerodir / "etc").mkdir(parents=True)
+    (omerodir / "etc" / "grid").write_text("not a directory")
+    assert entrypoint.main(["entrypoint.py", "web"], layout[2]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "etc/grid" in err and "tmpfs" in err
+    assert "Traceback" not in err

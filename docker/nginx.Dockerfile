@@ -1,0 +1,35 @@
+# omero-web-nginx: nginx in front of omero-web (static files, proxy, maintenance page).
+# Build from the repository root after the web image:
+#   docker build -f docker/nginx.Dockerfile -t omero-web-nginx .      (or `make build`)
+ARG BASE_IMAGE=debian:trixie-slim
+ARG WEB_IMAGE=omero-web:latest
+
+# The static files of the very same omero-web build (same version, no shared volume needed).
+FROM ${WEB_IMAGE} AS web
+
+FROM ${BASE_IMAGE}
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE=""
+LABEL org.opencontainers.image.title="omero-web-nginx" \
+      org.opencontainers.image.description="nginx for OMERO.web: static files, proxy, maintenance page" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx gettext-base \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
+           /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/* \
+           /etc/nginx/sites-enabled/* \
+ && groupadd --system --gid 101 nginx \
+ && useradd --system --uid 101 --gid nginx --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin nginx
+COPY --from=web /opt/omero/web/static /opt/omero/web/static
+COPY nginx/nginx.conf.template nginx/prefix-redirect.conf.template /etc/omero-web-nginx/
+COPY nginx/maintenance.html /usr/share/omero-web-nginx/maintenance.html
+COPY nginx/start.sh /usr/local/bin/omero-web-nginx
+USER nginx
+EXPOSE 8080
+STOPSIGNAL SIGQUIT
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["/usr/local/bin/omero-web-nginx", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/omero-web-nginx"]

@@ -1,0 +1,29 @@
+# omero-web-standalone: one container, supervisor runs gunicorn and nginx (port 8080).
+# Same environment contract as omero-web + omero-web-nginx. Build after the web image:
+#   docker build -f docker/standalone.Dockerfile -t omero-web-standalone .    (or `make build`)
+ARG WEB_IMAGE=omero-web:latest
+FROM ${WEB_IMAGE}
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE=""
+LABEL org.opencontainers.image.title="omero-web-standalone" \
+      org.opencontainers.image.description="OMERO.web with nginx in one container (supervisor)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"
+USER root
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx gettext-base \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
+           /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/* /etc/nginx/sites-enabled/*
+COPY nginx/nginx.conf.template nginx/prefix-redirect.conf.template /etc/omero-web-nginx/
+COPY nginx/maintenance.html /usr/share/omero-web-nginx/maintenance.html
+COPY nginx/start.sh /usr/local/bin/omero-web-nginx
+COPY omeroweb/standalone/01-standalone.omero omeroweb/standalone/supervisord.conf /opt/omero/web/defaults/
+ENV OMERO_WEB_UPSTREAM=127.0.0.1:4080
+USER omero-web
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["/usr/local/bin/entrypoint.py", "healthcheck"]
+CMD ["standalone"]

@@ -1,0 +1,17 @@
+import pytest
+
+from docker_helpers import NGINX_IMAGE, STANDALONE_IMAGE, WEB_IMAGE, Stack, docker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def images():
+    for image in (WEB_IMAGE, NGINX_IMAGE, STANDALONE_IMAGE):
+        assert docker("image", "inspect", image, check=False).returncode == 0, f"build {image} first (make build)"
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """The default stack, exactly as `docker compose up -d` gives it (no .env)."""
+    running = Stack("default").up()
+    yield running
+    running.down()

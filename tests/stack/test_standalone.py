@@ -1,0 +1,54 @@
+"""omero-web-standalone: supervisor runs gunicorn and nginx in one container."""
+
+import pytest
+import requests
+
+from docker_helpers import STANDALONE_IMAGE, Container, docker
+
+SUPERVISORCTL = ["supervisorctl", "-c", "/opt/omero/web/defaults/supervisord.conf"]
+
+
+@pytest.fixture(params=["", "/omero"], ids=["root", "prefix"])
+def standalone(request):
+    env = {"CONFIG_omero_web_server__list": '[["omero.example.org", 4064, "standalone-omero"]]'}
+    if request.param:
+        env["OMERO_WEB_PREFIX"] = request.param
+    container = Container(STANDALONE_IMAGE, env=env, port=8080)
+    container.prefix = request.param
+    yield container
+    container.remove()
+
+
+def test_login_static_and_maintenance(standalone):
+    prefix = standalone.prefix
+    page = standalone.wait_http(prefix + "/webclient/login/", timeout=90)
+    assert "standalone-omero" in page.text
+    assert page.headers["Server"] == "nginx"
+    css = requests.get(f"{standalone.url}{prefix}/static/webclient/css/layout.css", timeout=10)
+    assert css.status_code == 200 and css.headers["Server"] == "nginx"
+    assert "max-age=31536000" in css.headers["Cache-Control"]
+
+    stopped = standalone.exec(*SUPERVISORCTL, "stop", "web")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    down = requests.get(f"{standalone.url}{prefix}/webclient/login/", timeout=10)
+    assert down.status_code == 503
+    assert "OMERO.web is under maintenance" in down.text
+    assert down.headers["Retry-After"] == "30"
+
+    assert standalone.exec(*SUPERVISORCTL, "start", "web").returncode == 0
+    standalone.wait_http(prefix + "/webclient/login/", timeout=90)
+
+
+def test_gunicorn_only_on_loopback(standalone):
+    standalone.wait_http(standalone.prefix + "/webclient/login/", timeout=90)
+    tcp = standalone.exec("cat", "/proc/net/tcp").stdout
+    assert "0100007F:0FF0 00000000:0000 0A" in tcp  # 127.0.0.1:4080 LISTEN
+    assert "00000000:0FF0 00000000:0000 0A" not in tcp  # not 0.0.0.0:4080
+    assert "00000000:1F90 00000000:0000 0A" in tcp  # nginx on 0.0.0.0:8080
+
+
+def test_invalid_config_starts_nothing():
+    result = docker("run", "--rm", "-e", "CONFIG_omero_web_debug=maybe", STANDALONE_IMAGE, check=False)
+    assert result.returncode == 2
+    assert "CONFIG_omero_web_debug" in result.stderr
+    assert "supervisord" not in result.stdout + result.stderr

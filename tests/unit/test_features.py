@@ -1,0 +1,159 @@
+"""Shortcuts on top of omero-web's keys: Redis sessions, the public URL, CORS, logging."""
+
+import json
+
+import pytest
+
+from entrypoint import gather_ops, gunicorn_environ, list_omero_files, render_config, resolve
+
+CORS_MIDDLEWARE = "corsheaders.middleware.CorsMiddleware"
+CORS_POST_CSRF = "corsheaders.middleware.CorsPostCsrfMiddleware"
+
+
+def build(layout, schema, **variables):
+    _, config_dir, base = layout
+    files = list_omero_files(base["OMERO_WEB_DEFAULTS_DIR"]) + list_omero_files(str(config_dir))
+    return resolve(gather_ops({**base, **variables}, files), schema)
+
+
+def value(config, key):
+    return json.loads(config[key].value)
+
+
+def test_logs_go_to_the_console_by_default(layout, schema):
+    settings = dict(value(build(layout, schema), "omero.web.django_additional_settings"))
+    handler = settings["LOGGING"]["handlers"]["console"]
+    assert handler["class"] == "logging.StreamHandler"
+    assert settings["LOGGING"]["root"]["handlers"] == ["console"]
+
+
+def test_redis_url_switches_cache_and_sessions_together(layout, schema):
+    config = build(layout, schema, REDIS_URL="redis://:pw-secret@redis:6379/0")
+    cache = value(config, "omero.web.caches")["default"]
+    assert cache["BACKEND"] == "django_redis.cache.RedisCache"
+    assert cache["LOCATION"] == "redis://:pw-secret@redis:6379/0"
+    assert cache["OPTIONS"] == {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2}
+    assert config["omero.web.session_engine"].value == "django.contrib.sessions.backends.cache"
+    assert "pw-secret" not in render_config(config)
+    assert gunicorn_environ(config, {})["OMERO_WEB_REDIS_WATCH_URL"] == "redis://:pw-secret@redis:6379/0"
+
+
+def test_redis_watch_follows_any_redis_cache(layout, schema):
+    assert "OMERO_WEB_REDIS_WATCH_URL" not in gunicorn_environ(
+        build(layout, schema), {"OMERO_WEB_REDIS_WATCH_URL": "x"}
+    )
+    caches = '{"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": ["redis://r:1/2"]}}'
+    config = build(layout, schema, CONFIG_omero_web_caches=caches)
+    assert gunicorn_environ(config, {})["OMERO_WEB_REDIS_WATCH_URL"] == "redis://r:1/2"
+
+
+def test_redis_url_file(layout, schema, tmp_path):
+    secret = tmp_path / "redis-url"
+    secret.write_text("redis://:pw@redis:6379/1\n")
+    config = build(layout, schema, REDIS_URL_FILE=str(secret))
+    assert value(config, "omero.web.caches")["default"]["LOCATION"] == "redis://:pw@redis:6379/1"
+
+
+def test_config_variable_beats_redis_shortcut(layout, schema):
+    config = build(
+        layout,
+        schema,
+        REDIS_URL="redis://redis:6379/0",
+        CONFIG_omero_web_session__engine="django.contrib.sessions.backends.file",
+    )
+    assert config["omero.web.session_engine"].value == "django.contrib.sessions.backends.file"
+
+
+def test_https_public_url(layout, schema):
+    config = build(layout, schema, OMERO_WEB_PUBLIC_URL="https://OMERO.example.org/omero/")
+    assert value(config, "omero.web.csrf_trusted_origins") == ["https://omero.example.org"]
+    assert value(config, "omero.web.secure_proxy_ssl_header") == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert config["omero.web.session_cookie_secure"].value == "true"
+    assert config["omero.web.csrf_cookie_secure"].value == "true"
+
+
+def test_http_public_url_only_trusts_the_origin(layout, schema):
+    config = build(layout, schema, OMERO_WEB_PUBLIC_URL="http://omero.lan:8080")
+    assert value(config, "omero.web.csrf_trusted_origins") == ["http://omero.lan:8080"]
+    assert "omero.web.secure_proxy_ssl_header" not in config
+    assert "omero.web.session_cookie_secure" not in config
+
+
+def test_public_url_keeps_origins_from_files(layout, schema):
+    (layout[1] / "csrf.omero").write_text("""config set omero.web.csrf_trusted_origins '["https://a.example.org"]'\n""")
+    config = build(layout, schema, OMERO_WEB_PUBLIC_URL="https://b.example.org")
+    assert value(config, "omero.web.csrf_trusted_origins") == ["https://a.example.org", "https://b.example.org"]
+
+
+def middleware_classes(config):
+    entries = sorted(value(config, "omero.web.middleware"), key=lambda m: m["index"])
+    return [m["class"] for m in entries]
+
+
+def test_no_cors_by_default(layout, schema):
+    config = build(layout, schema)
+    assert "omero.web.apps" not in config
+    assert CORS_MIDDLEWARE not in middleware_classes(config)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"CONFIG_omero_web_cors__origin__whitelist": '["https://app.example.org"]'},
+        {"CONFIG_omero_web_cors__origin__allow__all": "true"},
+    ],
+)
+def test_cors_setting_enables_app_and_middleware_in_documented_order(layout, schema, variables):
+    config = build(layout, schema, **variables)
+    assert value(config, "omero.web.apps") == ["corsheaders"]
+    classes = middleware_classes(config)
+    assert classes[0] == "whitenoise.middleware.WhiteNoiseMiddleware"  # index 0
+    assert classes[1] == CORS_MIDDLEWARE  # index 0.5, before Django's CommonMiddleware
+    assert classes[-1] == CORS_POST_CSRF  # index 10, after CsrfViewMiddleware
+    assert classes.index("django.middleware.csrf.CsrfViewMiddleware") < classes.index(CORS_POST_CSRF)
+    assert "CORS enabled by CONFIG_omero_web_cors__origin" in config["omero.web.apps"].source
+
+
+def test_cors_keeps_user_apps_and_is_idempotent(layout, schema):
+    (layout[1] / "apps.omero").write_text(
+        "config append -- omero.web.apps '\"corsheaders\"'\nconfig append -- omero.web.apps '\"omeroweb.webgateway\"'\n"
+    )
+    config = build(layout, schema, CONFIG_omero_web_cors__origin__allow__all="true")
+    assert value(config, "omero.web.apps") == ["corsheaders", "omeroweb.webgateway"]
+
+
+def test_cors_allow_all_false_enables_nothing(layout, schema):
+    config = build(layout, schema, CONFIG_omero_web_cors__origin__allow__all="false")
+    assert "omero.web.apps" not in config
+
+
+@pytest.mark.parametrize(
+    "variables, names, says",
+    [
+        ({"REDIS_URL": "http://redis:6379"}, ["REDIS_URL"], "not a Redis URL"),
+        ({"REDIS_URL": "x", "REDIS_URL_FILE": "/y"}, ["REDIS_URL", "REDIS_URL_FILE"], "keep only one"),
+        ({"REDIS_URL_FILE": "/nonexistent"}, ["REDIS_URL_FILE"], "cannot read"),
+        ({"OMERO_WEB_PUBLIC_URL": "omero.example.org"}, ["OMERO_WEB_PUBLIC_URL"], "https://omero.example.org"),
+        (
+            {"CONFIG_omero_web_session__engine": "django.contrib.sessions.backends.cache"},
+            ["CONFIG_omero_web_session__engine"],
+            "DummyCache",
+        ),
+        (
+            {"CONFIG_omero_web_cors__origin__whitelist": '["app.example.org"]'},
+            ["CONFIG_omero_web_cors__origin__whitelist"],
+            "e.g. https://app.example.org",
+        ),
+        (
+            {"CONFIG_omero_web_cors__origin__whitelist": '["https://app.example.org/"]'},
+            ["CONFIG_omero_web_cors__origin__whitelist"],
+            "no path",
+        ),
+    ],
+)
+def test_refused(check, variables, names, says):
+    status, out, err = check(**variables)
+    assert status == 2
+    for name in names:
+        assert name in err
+    assert says in err
