@@ -4,6 +4,8 @@
 (e) time from stopping `web` to the first 503 maintenance page
 (f) 60 s at 50 connections on the login page through nginx: requests/s, p99 latency, errors
 The load generator is wrk (Debian package `wrk`); it shares the machine's CPUs with the containers.
+Published ports go through Docker's userland proxy unless dockerd runs with --userland-proxy=false
+(as .ci/run starts it); the proxy then costs more CPU than nginx and caps (d).
 """
 
 import os
