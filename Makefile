@@ -7,8 +7,8 @@ IMAGE_TAG ?= latest
 WEB_IMAGE := $(REGISTRY)omero-web:$(IMAGE_TAG)
 NGINX_IMAGE := $(REGISTRY)omero-web-nginx:$(IMAGE_TAG)
 STANDALONE_IMAGE := $(REGISTRY)omero-web-standalone:$(IMAGE_TAG)
-# Redis of the compose stack; without a registry, `make redis-image` builds LOCAL_REDIS_IMAGE.
-REDIS_IMAGE ?= redis:8-alpine
+# Redis of the compose stack (REDIS_IMAGE, default in compose.yaml); without a registry,
+# `make redis-image` builds LOCAL_REDIS_IMAGE.
 LOCAL_REDIS_IMAGE := local/redis:trixie
 # Base image of every Dockerfile. Without a registry, `make base-image` builds LOCAL_BASE_IMAGE.
 BASE_IMAGE ?= debian:trixie-slim
@@ -27,7 +27,7 @@ PYTEST := $(VENV)/bin/pytest
 export WEB_IMAGE NGINX_IMAGE STANDALONE_IMAGE REDIS_IMAGE BASE_IMAGE REGISTRY IMAGE_TAG
 BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg WEB_IMAGE=$(WEB_IMAGE) \
 	--build-arg VERSION=$(OMERO_WEB_VERSION) --build-arg REVISION=$(REVISION) \
-	--build-arg SOURCE="$(shell git remote get-url origin 2>/dev/null)"
+	--build-arg SOURCE="$(shell git remote get-url origin 2>/dev/null | grep -E '^https?://')"
 
 .PHONY: help build test test-unit test-image test-stack lint base-image redis-image up down bench clean lock venv
 
@@ -40,7 +40,7 @@ help:
 	@echo "make test-stack  compose stack and standalone tests: nginx, maintenance, prefix, CORS, sessions"
 	@echo "make lint        ruff and shell syntax checks"
 	@echo "make base-image  build $(LOCAL_BASE_IMAGE) from the Debian archive (no registry needed)"
-	@echo "make redis-image build $(LOCAL_REDIS_IMAGE) from the Debian archive (REDIS_IMAGE=$(LOCAL_REDIS_IMAGE))"
+	@echo "make redis-image build $(LOCAL_REDIS_IMAGE) from the Debian archive (then REDIS_IMAGE=$(LOCAL_REDIS_IMAGE))"
 	@echo "make bench       print start-up, config, size, static-file and load figures (report only)"
 	@echo "make lock        regenerate the hash-pinned locks from the *.in files"
 	@echo "make clean       remove the images and the test virtualenv"
@@ -94,9 +94,10 @@ $(VENV)/.done: tests/requirements.lock docker/ice/*.patch docker/build-ice-wheel
 	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
 	awk -v pkg=zeroc-ice -v invert=1 -f docker/split-lock.awk tests/requirements.lock > $(VENV)/requirements.txt
 	$(VENV)/bin/pip install --quiet --no-deps --require-hashes --only-binary :all: -r $(VENV)/requirements.txt
+	set -e; \
 	key=$$(cat docker/ice/*.patch docker/build-ice-wheel.sh | sha256sum | cut -c1-16)-$$($(VENV)/bin/python -c 'import sys; print("py%d%d" % sys.version_info[:2])'); \
 	if ! ls $(ICE_CACHE)/$$key/zeroc_ice-*.whl >/dev/null 2>&1; then \
-		echo "Building zeroc-ice for the host Python (about 5 minutes, once)"; \
+		echo "Building zeroc-ice for the host Python (about 7 minutes, once)"; \
 		docker/build-ice-wheel.sh omeroweb/requirements.lock docker/ice $(ICE_CACHE)/$$key $(VENV)/bin/python; \
 	fi; \
 	$(VENV)/bin/pip install --quiet --no-deps $(ICE_CACHE)/$$key/zeroc_ice-*.whl

@@ -118,7 +118,6 @@ class Setting:
     default: object
     parser: object
     description: str = ""
-    deprecated_for: str = None
 
 
 # --- Names of environment variables <-> OMERO property keys. --------------------------------
@@ -189,12 +188,9 @@ def _config_command(words, where, base, read_text):
     if len(words) < 2 or words[0] != "config" or words[1] not in ("set", "append", "remove", "load"):
         raise ConfigError([f"{where}: '{shlex.join(words)}' is not supported here; use {supported}."])
     command = words[1]
-    options = [w for w in words[2:] if w.startswith("-") and w != "--"]
-    args = [w for w in words[2:] if not w.startswith("-")]
-    if "--" in words:  # everything after "--" is positional, even if it starts with "-"
-        cut = words.index("--")
-        options = [w for w in words[2:cut] if w.startswith("-")]
-        args = [w for w in words[2:cut] if not w.startswith("-")] + words[cut + 1 :]
+    cut = words.index("--") if "--" in words else len(words)  # after "--", everything is positional
+    options = [w for w in words[2:cut] if w.startswith("-")]
+    args = [w for w in words[2:cut] if not w.startswith("-")] + words[cut + 1 :]
     if command == "set" and ("-f" in options or "--file" in options):
         # config set -f FILE KEY: the file name is the first positional argument.
         if len(args) != 2:
@@ -258,47 +254,39 @@ def env_ops(environ, read_text):
     public_url = environ.get(ENV_PUBLIC_URL, "").strip()
     if public_url:
         ops.extend(_collect(problems, public_url_ops, public_url))
-    redis = _shortcut_or_file(environ, ENV_REDIS_URL, read_text, problems)
+    # Empty means unset for the shortcuts (compose passes empty strings for unset variables).
+    redis_env = {k: v for k, v in environ.items() if k in (ENV_REDIS_URL, ENV_REDIS_URL + FILE_SUFFIX) and v.strip()}
+    redis = _value_or_file(redis_env, ENV_REDIS_URL, read_text, problems)
     if redis:
         ops.extend(_collect(problems, redis_ops, *redis))
 
-    names = sorted(n for n in environ if n.startswith(ENV_PREFIX) and len(n) > len(ENV_PREFIX))
-    for name in names:
-        if name.endswith(FILE_SUFFIX):
-            plain = name[: -len(FILE_SUFFIX)]
-            if plain in environ:
-                problems.append(f"Both {plain} and {name} are set; keep only one of them.")
-                continue
-            key = env_to_key(plain[len(ENV_PREFIX) :])
-            path = environ[name]
-            try:
-                ops.append(Op("set", key, read_text(path).rstrip(), name, secret=True))
-            except OSError as error:
-                problems.append(
-                    f"{name}: cannot read the file '{path}' ({error.strerror or error}); "
-                    "mount it into the container or fix the path."
-                )
-        else:
-            ops.append(Op("set", env_to_key(name[len(ENV_PREFIX) :]), environ[name], name))
+    names = {n.removesuffix(FILE_SUFFIX) for n in environ if n.startswith(ENV_PREFIX)} - {ENV_PREFIX}
+    for name in sorted(names):
+        found = _value_or_file(environ, name, read_text, problems)
+        if found:
+            value, source, secret = found
+            ops.append(Op("set", env_to_key(name[len(ENV_PREFIX) :]), value, source, secret))
     if problems:
         raise ConfigError(problems)
     return ops
 
 
-def _shortcut_or_file(environ, name, read_text, problems):
-    """``(value, source, secret)`` of NAME or NAME_FILE, or None when neither is set (or empty)."""
+def _value_or_file(environ, name, read_text, problems):
+    """``(value, source, secret)`` from NAME, or from the file named by NAME_FILE; None if neither."""
     file_name = name + FILE_SUFFIX
-    if environ.get(name, "").strip() and environ.get(file_name, "").strip():
+    if name in environ and file_name in environ:
         problems.append(f"Both {name} and {file_name} are set; keep only one of them.")
         return None
-    if environ.get(file_name, "").strip():
-        try:
-            return read_text(environ[file_name]).strip(), file_name, True
-        except OSError as error:
-            problems.append(f"{file_name}: cannot read the file '{environ[file_name]}' ({error.strerror or error}).")
-            return None
-    value = environ.get(name, "").strip()
-    return (value, name, False) if value else None
+    if file_name not in environ:
+        return (environ[name], name, False) if name in environ else None
+    try:
+        return read_text(environ[file_name]).rstrip(), file_name, True
+    except OSError as error:
+        problems.append(
+            f"{file_name}: cannot read the file '{environ[file_name]}' ({error.strerror or error}); "
+            "mount it into the container or fix the path."
+        )
+        return None
 
 
 def _collect(problems, make_ops, *args):
@@ -346,11 +334,7 @@ def redis_ops(url, source=ENV_REDIS_URL, secret=False):
 def cors_ops(config):
     """Setting a CORS origin list (or allow-all) is enough: add the app and both middleware entries."""
     whitelist, allow_all = config.get(KEY_CORS_WHITELIST), config.get(KEY_CORS_ALLOW_ALL)
-    try:
-        enabled = bool(whitelist and json.loads(whitelist.value))
-    except ValueError:
-        enabled = False  # reported by validation
-    enabled = enabled or bool(allow_all and BOOLEAN_WORDS.get(allow_all.value.strip().lower()))
+    enabled = bool(_json_or_none(whitelist)) or bool(allow_all and BOOLEAN_WORDS.get(allow_all.value.strip().lower()))
     if not enabled:
         return []
     source = f"CORS enabled by {(whitelist or allow_all).source}"
@@ -565,10 +549,7 @@ def _check_product_rules(config, schema):
     problems.extend(_check_session_store(config, schema))
     apps = get(KEY_APPS)
     if apps:
-        try:
-            names = json.loads(apps.value)
-        except ValueError:
-            names = []  # reported by the parser check
+        names = _json_or_none(apps)
         for name in names if isinstance(names, list) else []:
             if not isinstance(name, str) or not schema.module_exists(name):
                 problems.append(
@@ -578,11 +559,16 @@ def _check_product_rules(config, schema):
     return problems
 
 
-def _check_cors_origins(entry):
+def _json_or_none(entry):
+    """An entry's JSON value; None if there is no entry or it is not JSON (the parser check says so)."""
     try:
-        origins = json.loads(entry.value) if entry else []
+        return json.loads(entry.value) if entry else None
     except ValueError:
-        return []  # reported by the parser check
+        return None
+
+
+def _check_cors_origins(entry):
+    origins = _json_or_none(entry)
     problems = []
     for origin in origins if isinstance(origins, list) else []:
         if not (isinstance(origin, str) and re.fullmatch(r"https?://[^/\s]+", origin)):
@@ -613,10 +599,9 @@ def _check_session_store(config, schema):
 
 
 def _check_server_list(entry):
-    try:
-        servers = json.loads(entry.value)
-    except ValueError:
-        return []  # reported by the parser check
+    servers = _json_or_none(entry)
+    if servers is None:
+        return []
     example = '[["omero.example.org", 4064, "omero"]]'
     good = (
         isinstance(servers, list)
@@ -681,9 +666,8 @@ def resolve(ops, schema):
 def plugin_apps(ops):
     """The plugin names in ``omero.web.apps``, so their settings are known before validating."""
     try:
-        entry = apply_ops([op for op in ops if op.key == KEY_APPS], Schema({})).get(KEY_APPS)
-        apps = json.loads(entry.value) if entry else []
-    except (ConfigError, ValueError):
+        apps = _json_or_none(apply_ops([op for op in ops if op.key == KEY_APPS], Schema({})).get(KEY_APPS))
+    except ConfigError:
         return []  # reported when the configuration is validated
     return [a for a in apps if isinstance(a, str)] if isinstance(apps, list) else []
 
@@ -794,8 +778,7 @@ def load_schema(apps=()):
         for key, values in getattr(module, name, {}).items():
             table[key] = Setting(*values[:4])
     for key, values in getattr(settings, "DEPRECATED_SETTINGS_MAPPINGS", {}).items():
-        replacement = next((k for k, s in table.items() if s.django_name == values[0]), None)
-        table.setdefault(key, Setting(*values[:4], deprecated_for=replacement))
+        table.setdefault(key, Setting(*values[:4]))  # still accepted; upstream warns about them
     return Schema(table)
 
 

@@ -3,8 +3,10 @@
 # Used by docker/web.Dockerfile and by `make venv` (host unit tests), so both get the same Ice.
 # usage: build-ice-wheel.sh LOCK PATCH_DIR OUT_DIR [PYTHON]
 set -eu
-lock=$1 patches=$2 out=$3 python=${4:-python3}
-here=$(dirname "$0")
+python=${4:-python3}
+mkdir -p "$3"
+# Absolute paths: the build runs inside the extracted sources.
+lock=$(realpath "$1") patches=$(realpath "$2") out=$(realpath "$3") here=$(dirname "$(realpath "$0")")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 awk -v pkg=zeroc-ice -f "$here/split-lock.awk" "$lock" > "$work/ice.txt"
@@ -12,5 +14,4 @@ awk -v pkg=zeroc-ice -f "$here/split-lock.awk" "$lock" > "$work/ice.txt"
 tar -xzf "$work"/sdist/zeroc-ice-*.tar.gz -C "$work"
 cd "$work"/zeroc-ice-*/
 for p in "$patches"/*.patch; do patch --quiet -p1 --forward < "$p"; done
-mkdir -p "$out"
 "$python" -m pip wheel --quiet --no-deps --no-build-isolation -w "$out" .

@@ -54,6 +54,14 @@ def test_redis_url_file(layout, schema, tmp_path):
     assert value(config, "omero.web.caches")["default"]["LOCATION"] == "redis://:pw@redis:6379/1"
 
 
+def test_empty_redis_url_is_unset(layout, schema, tmp_path):
+    assert "omero.web.caches" not in build(layout, schema, REDIS_URL="")
+    secret = tmp_path / "redis-url"
+    secret.write_text("redis://r:6379/0")
+    config = build(layout, schema, REDIS_URL="", REDIS_URL_FILE=str(secret))
+    assert value(config, "omero.web.caches")["default"]["LOCATION"] == "redis://r:6379/0"
+
+
 def test_config_variable_beats_redis_shortcut(layout, schema):
     config = build(
         layout,
