@@ -5,8 +5,10 @@
 set -eu
 python=${4:-python3}
 mkdir -p "$3"
-# Absolute paths: the build runs inside the extracted sources.
+# Absolute paths: the build runs inside the extracted sources. (The interpreter's own symlink
+# is kept: resolving a virtualenv's python would leave the virtualenv.)
 lock=$(realpath "$1") patches=$(realpath "$2") out=$(realpath "$3") here=$(dirname "$(realpath "$0")")
+case $python in */*) python="$(cd "$(dirname "$python")" && pwd)/$(basename "$python")" ;; esac
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 awk -v pkg=zeroc-ice -f "$here/split-lock.awk" "$lock" > "$work/ice.txt"

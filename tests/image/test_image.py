@@ -143,3 +143,18 @@ def test_any_other_command_runs(web_image):
     result = docker("run", "--rm", web_image, "bash", "-c", "id -un", check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "omero-web"
+
+
+def test_clearsessions_removes_expired_sessions(run_web):
+    web = run_web(args=("bash", "-c", "sleep infinity"))  # config written, nothing serving
+    make = (
+        "import django; django.setup()\n"
+        "from django.contrib.sessions.backends.file import SessionStore\n"
+        "for age in (-60, 3600):\n"
+        "    s = SessionStore(); s['probe'] = age; s.set_expiry(age); s.save(); print(s.session_key)\n"
+    )
+    expired, live = web.exec("python", "-c", make).stdout.split()
+    result = web.exec("entrypoint.py", "clearsessions")
+    assert result.returncode == 0, result.stderr
+    assert web.exec("test", "-e", f"/tmp/sessionid{expired}").returncode != 0
+    assert web.exec("test", "-e", f"/tmp/sessionid{live}").returncode == 0
