@@ -711,8 +711,8 @@ def gunicorn_argv(config, schema, extra=()):
     ]
     if value("omero.web.wsgi_worker_class") == "gevent":
         argv += ["--worker-class", "gevent", "--worker-connections", value("omero.web.wsgi_worker_connections")]
-    else:
-        argv += ["--threads", value("omero.web.wsgi_threads")]
+    else:  # "sync": gunicorn's threaded worker, the one that keeps nginx's connections open
+        argv += ["--worker-class", "gthread", "--threads", value("omero.web.wsgi_threads")]
     if "omero.web.wsgi_args" in config:
         argv += shlex.split(config["omero.web.wsgi_args"].value)
     return argv + list(extra) + ["omeroweb.wsgi:application"]

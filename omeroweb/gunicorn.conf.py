@@ -2,6 +2,11 @@
 # Bind address, workers, threads, timeouts and extra arguments are taken from the
 # omero.web.* keys by entrypoint.py and passed on the command line, as `omero web start` does.
 
+# nginx keeps its connections to gunicorn open (upstream keepalive) and closes idle ones after
+# 60 s; gunicorn waits longer, so it never closes one under a request nginx is sending. The
+# threaded worker (entrypoint.py picks it for omero.web.wsgi_worker_class=sync) keeps them alive.
+keepalive = 75
+
 # Logs belong on the container's stdout/stderr.
 accesslog = "-"
 errorlog = "-"
@@ -29,3 +34,23 @@ def when_ready(server):
 
     if os.environ.get("OMERO_WEB_REDIS_WATCH_URL"):
         subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "redis_watch.py")])
+
+
+# On SIGTERM the master closes its copy of the listening socket, but each threaded worker keeps
+# its own until it exits: up to graceful_timeout (30 s) with requests in flight, 2 s at least.
+# Meanwhile the kernel still completes new connections into a backlog nobody accepts from, and
+# nginx waits on them instead of passing the request to another replica or answering the
+# maintenance page (gunicorn issues #3397, #922). So a stopping worker closes its copy as soon as
+# it stops accepting: once all have, new connections are refused at once.
+def post_worker_init(worker):
+    stop_accepting = getattr(worker, "set_accept_enabled", None)  # gthread's own method
+    if stop_accepting is None:
+        return
+
+    def set_accept_enabled(enabled):
+        stop_accepting(enabled)
+        if not enabled and not worker.alive:
+            for listener in worker.sockets:
+                listener.close()
+
+    worker.set_accept_enabled = set_accept_enabled

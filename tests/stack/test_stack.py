@@ -1,5 +1,6 @@
 """The default compose stack: nginx in front of gunicorn, Redis behind it."""
 
+import re
 import time
 
 import requests
@@ -78,6 +79,9 @@ def test_maintenance_page_while_web_is_down(stack):
         assert "no-store" in page.headers["Cache-Control"]
         assert "<link" not in page.text and "<script" not in page.text  # self-contained
         assert requests.get(stack.url + "/api/", timeout=10).status_code == 503
+        posted = requests.post(stack.url + "/webclient/login/", data={"a": "b"}, timeout=10)
+        assert posted.status_code == 503 and "OMERO.web is under maintenance" in posted.text  # not 405
+        assert requests.get(stack.url + "/omero-web-maintenance.html", timeout=10).status_code == 404  # internal
         assert requests.get(stack.url + "/healthz", timeout=10).status_code == 200
     finally:
         stack.compose("start", "web")
@@ -97,10 +101,15 @@ def test_processes_and_rendered_config(stack):
     assert ":1F90 00000000:0000 0A" in nginx.check_output("cat /proc/net/tcp")
     rendered = nginx.file("/tmp/nginx/nginx.conf").content_string
     assert "listen 8080;" in rendered
-    assert "set $omero_upstream http://web:4080;" in rendered
+    assert "proxy_pass http://omero_web;" in rendered
     assert "client_max_body_size 0;" in rendered
     assert "${" not in rendered
-    assert nginx.check_output("omero-web-nginx render") == rendered.rstrip("\n")
+    upstream = nginx.file("/tmp/nginx/upstream.conf").content_string
+    assert re.fullmatch(r"server [0-9.]+:4080 max_fails=1 fail_timeout=2s;\n", upstream), upstream
+    written = nginx.file("/tmp/nginx/nginx.conf").mtime
+    assert nginx.check_output("omero-web-nginx render").startswith(rendered + "# --- /tmp/nginx/upstream.conf")
+    # `render` in a running container prints; it does not touch the live files.
+    assert nginx.file("/tmp/nginx/nginx.conf").mtime == written
     web = testinfra.get_host("docker://" + stack.ids("web")[0])
     web_uids = web.check_output("cat /proc/[0-9]*/status | sed -n 's/^Uid:[[:space:]]*\\([0-9]*\\).*/\\1/p' | sort -u")
     assert web_uids.split() == ["999"]

@@ -89,7 +89,8 @@ def test_gunicorn_defaults_match_omero_web_start(start):
     assert argv[0] == "gunicorn"
     assert argv[argv.index("--bind") + 1] == "0.0.0.0:4080"
     assert argv[argv.index("--workers") + 1] == "5"
-    assert argv[argv.index("--threads") + 1] == "1"
+    assert argv[argv.index("--worker-class") + 1] == "gthread"  # keeps nginx's connections alive
+    assert argv[argv.index("--threads") + 1] == "4"  # baked default (upstream: 1)
     assert argv[argv.index("--timeout") + 1] == "60"
     assert argv[argv.index("--max-requests") + 1] == "0"
     assert argv[argv.index("--config") + 1] == entrypoint.GUNICORN_CONFIG
@@ -102,7 +103,7 @@ def test_gunicorn_follows_config(start):
         "--log-level",
         "debug",
         CONFIG_omero_web_wsgi__workers="3",
-        CONFIG_omero_web_wsgi__threads="4",
+        CONFIG_omero_web_wsgi__threads="2",
         CONFIG_omero_web_wsgi__timeout="120",
         CONFIG_omero_web_application__server_port="4090",
         CONFIG_omero_web_wsgi__args="--keep-alive 10 --log-level info",
@@ -111,7 +112,7 @@ def test_gunicorn_follows_config(start):
     )
     assert argv[argv.index("--bind") + 1] == "0.0.0.0:4090"
     assert argv[argv.index("--workers") + 1] == "3"
-    assert argv[argv.index("--threads") + 1] == "4"
+    assert argv[argv.index("--threads") + 1] == "2"
     assert argv[argv.index("--timeout") + 1] == "120"
     assert argv[-5:] == ["--log-level", "info", "--log-level", "debug", "omeroweb.wsgi:application"]
     assert "--keep-alive" in argv

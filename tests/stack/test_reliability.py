@@ -1,0 +1,239 @@
+"""Faults, restarts and load through the real stack. Every request has a deadline; a timeout, a
+refused connection or an unexpected status is a failure, and nothing is retried by the test."""
+
+import json
+import re
+import time
+
+import pytest
+import requests
+
+from docker_helpers import WEB_IMAGE, Stack, docker
+from load import Loop, summary, time_wait_sockets, wrk
+
+LOGIN = "/webclient/login/"
+SWITCH = 1.0  # every request sent while web goes away must be answered within this (seconds)
+
+
+def wait_healthy(container_id, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = json.loads(docker("inspect", container_id).stdout)[0]["State"]
+        if state.get("Health", {}).get("Status") == "healthy":
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{container_id[:12]} not healthy within {timeout}s")
+
+
+def assert_switch(loop, start, end, allowed=(503,)):
+    """Every request sent in [start, end) answered within SWITCH with an allowed status."""
+    answers = loop.between(start, end)
+    assert answers, "no request was sent during the switch"
+    bad = [a for a in answers if a.error or a.status not in allowed or a.seconds > SWITCH]
+    assert not bad, f"{len(bad)} bad of {summary(answers)}; first: {bad[:5]}"
+    return answers
+
+
+@pytest.fixture(scope="module")
+def prefixed():
+    """A single web replica under /omero, as in the report of the 60 s hang."""
+    stack = Stack("switch", env={"OMERO_WEB_PREFIX": "/omero"}).up()
+    yield stack
+    stack.down()
+
+
+@pytest.mark.parametrize("how", ["stop", "kill", "recreate"])
+def test_web_going_away_answers_maintenance_at_once(prefixed, how):
+    stack, url = prefixed, prefixed.url + "/omero" + LOGIN
+    nginx_id = stack.ids("nginx")[0]
+    try:
+        with Loop(url, workers=4) as loop:
+            time.sleep(1)
+            before = loop.between(0, time.monotonic())
+            assert before and all(a.status == 200 for a in before), summary(before)
+            start = time.monotonic()
+            if how == "stop":
+                stack.compose("stop", "web")
+            elif how == "kill":
+                docker("kill", "--signal", "KILL", stack.ids("web")[0])
+            else:  # a new container, with a new address, replacing the old one
+                stack.compose("up", "-d", "--no-deps", "--force-recreate", "web")
+            gone = time.monotonic()
+            time.sleep(5)
+            end = time.monotonic()
+    finally:
+        stack.compose("up", "-d", "--no-deps", "--wait", "web")
+    # While gunicorn stops, requests may still be served (200); once it is gone, 503 at once.
+    answers = assert_switch(loop, start, end, allowed=(200, 503))
+    assert [a for a in loop.between(gone, end) if a.status == 503], summary(answers)
+    print(f"\n{how}: {summary(answers)}")
+    stack.wait_status("/omero" + LOGIN, 200, timeout=90)
+    # The same nginx all along: it followed web to its new address by itself.
+    assert stack.ids("nginx") == [nginx_id]
+
+
+def test_upstream_followed_and_logged(prefixed):
+    nginx = prefixed.ids("nginx")[0]
+    rendered = prefixed.exec(nginx, "cat", "/tmp/nginx/upstream.conf").stdout
+    web_ip = json.loads(docker("inspect", prefixed.ids("web")[0]).stdout)[0]["NetworkSettings"]["Networks"]
+    (address,) = [n["IPAddress"] for n in web_ip.values()]
+    assert rendered.strip() == f"server {address}:4080 max_fails=1 fail_timeout=2s;"
+    log = prefixed.logs("nginx")
+    assert "omero-web-nginx: web resolves to no address (maintenance page); reloading nginx" in log
+    assert f"omero-web-nginx: web now at {address}:4080; reloading nginx" in log
+
+
+@pytest.fixture(scope="module")
+def replicas():
+    stack = Stack("rolling", scale_web=2).up()
+    yield stack
+    stack.down()
+
+
+def test_rolling_restart_and_recreate_lose_nothing(replicas):
+    """Two replicas, each restarted, then each replaced by one with a changed CONFIG_* value,
+    one at a time, while GETs run: nginx passes a request a stopping replica cannot take to the
+    other one. Zero failed requests."""
+    stack = replicas
+    with Loop(stack.url + LOGIN, workers=4) as loop:
+        for container in stack.ids("web"):
+            docker("restart", "--time", "20", container, timeout=60)
+            wait_healthy(container)
+        # Rolling recreate with compose: add a replica with the new configuration, remove an old one.
+        with open(stack.env_file.name, "a") as env:
+            env.write('CONFIG_omero_web_server__list=[["omero", 4064, "rolled-out"]]\n')
+        for old in stack.ids("web"):
+            before = set(stack.ids("web"))
+            stack.compose("up", "-d", "--no-deps", "--no-recreate", "--scale", "web=3", "web")
+            (new,) = set(stack.ids("web")) - before
+            wait_healthy(new)
+            docker("stop", "--time", "20", old, timeout=60)
+            docker("rm", old)
+        time.sleep(2)
+    answers = loop.answers
+    print(f"\nrolling: {summary(answers)}")
+    bad = [a for a in answers if a.error or a.status != 200 or a.seconds > 5]
+    assert not bad, f"{len(bad)} failed of {summary(answers)}: {bad[:5]}"
+    assert len(answers) > 200
+    assert "rolled-out" in requests.get(stack.url + LOGIN, timeout=10).text
+    assert len(stack.ids("web")) == 2
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    stack = Stack("load").up()
+    yield stack
+    stack.down()
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_sustained_load_no_errors_no_port_per_request(loaded, run):
+    """60,000 proxied requests at 50 connections, twice in a row (the old limit was ~28,000
+    new connections a minute): no error, and nginx keeps reusing its connections to gunicorn."""
+    result = wrk(loaded.url + LOGIN, connections=50, total=60_000, deadline=5)
+    print(f"\nload run {run}: {result.line()}")
+    assert result.requests >= 60_000, result.text
+    assert result.errors == 0, result.text
+    nginx = loaded.ids("nginx")[0]
+    assert time_wait_sockets(loaded, nginx) < 1000
+    assert "Cannot assign requested address" not in loaded.logs("nginx")
+
+
+@pytest.fixture(scope="module")
+def slow():
+    """A stack whose OMERO.server accepts connections and never answers: logins hang."""
+    stack = Stack("slow", env={"OMEROHOST": "blackhole"}).up()
+    hole = docker(
+        "run", "-d", "--network", f"{stack.project}_default", "--network-alias", "blackhole",
+        "--entrypoint", "python3", WEB_IMAGE, "-c",
+        "import socket, time; s = socket.create_server(('', 4064), backlog=128); time.sleep(3600)",
+    ).stdout.strip()  # fmt: skip
+    yield stack
+    docker("rm", "-f", hole, check=False)
+    stack.down()
+
+
+def start_login(stack, read_timeout):
+    """Begin a login POST (it hangs on the black-holed server) in a thread; return the thread
+    and a list that receives its response or error."""
+    import threading
+
+    session = requests.Session()
+    page = session.get(stack.url + LOGIN, timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    outcome = []
+
+    def post():
+        sent = time.monotonic()
+        try:
+            answer = session.post(
+                stack.url + LOGIN,
+                data={"csrfmiddlewaretoken": token, "server": "1", "username": "root", "password": "omero"},
+                headers={"Referer": stack.url + LOGIN},
+                timeout=(5, read_timeout),
+                allow_redirects=False,
+            )
+            outcome.append((answer.status_code, time.monotonic() - sent))
+        except requests.RequestException as error:
+            outcome.append((type(error).__name__, time.monotonic() - sent))
+
+    thread = threading.Thread(target=post, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def workers_talking_to_server(stack, web):
+    """PIDs of gunicorn processes with a connection open to port 4064 (the OMERO.server)."""
+    script = """
+import os
+inodes = set()
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for line in open(table).read().splitlines()[1:]:
+        fields = line.split()
+        if fields[2].endswith(":0FE0") and fields[3] == "01":
+            inodes.add(fields[9])
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    except OSError:
+        continue
+    if any(f"socket:[{inode}]" in links for inode in inodes):
+        print(pid)
+"""
+    return stack.exec(web, "python3", "-c", script).stdout.split()
+
+
+def test_slow_killed_and_abandoned_requests_do_not_stop_the_others(slow):
+    stack = slow
+    web = stack.ids("web")[0]
+    with Loop(stack.url + LOGIN, workers=2, pause=0.05) as loop:
+        # Slow requests: two logins hang on the server, each in a gunicorn thread; a third client
+        # gives up after 2 s and closes its connection. Fewer than a worker's 4 threads: a worker
+        # with every thread busy would hold up what nginx sends on its kept-alive connections.
+        hanging = [start_login(stack, read_timeout=120) for _ in range(2)]
+        abandoned = start_login(stack, read_timeout=2)
+        time.sleep(3)
+        victims = workers_talking_to_server(stack, web)
+        assert victims, "no gunicorn worker is talking to the black-holed server"
+        # The workers serving them killed in the middle of the logins.
+        for pid in victims:
+            killed = stack.exec(web, "sh", "-c", f"kill -KILL {pid}")
+            assert killed.returncode == 0, killed.stderr
+        time.sleep(8)
+    answers = loop.answers
+    print(f"\nothers while slow/killed/abandoned: {summary(answers)}")
+    bad = [a for a in answers if a.error or a.status != 200 or a.seconds > 2]
+    assert not bad, f"{len(bad)} of {summary(answers)}: {bad[:5]}"
+    assert len(answers) > 50
+    # The killed workers' requests got an answer (the maintenance page), not a hang.
+    for thread, outcome in hanging:
+        thread.join(10)
+        assert outcome and outcome[0][0] == 503, outcome
+    assert abandoned[1] and abandoned[1][0][0] == "ReadTimeout", abandoned[1]
+    web_log, nginx_log = stack.logs("web"), stack.logs("nginx")
+    for pid in victims:
+        assert f"Worker (pid:{pid}) was sent SIGKILL" in web_log, web_log[-2000:]
+    assert "upstream prematurely closed connection" in nginx_log, nginx_log[-2000:]
+    assert re.search(r'"POST /webclient/login/ HTTP/1.1" 499 ', nginx_log), nginx_log[-2000:]
+    # The stack keeps serving with a replacement worker.
+    assert requests.get(stack.url + LOGIN, timeout=5).status_code == 200
