@@ -65,6 +65,9 @@ is_address() { matches "$1" '[0-9]+(\.[0-9]+){3}|\[[0-9A-Fa-f:.]+\]'; }
 
 # The server lines of `upstream omero_web` (nginx 1.26 resolves upstream names only when it
 # loads its configuration): the upstream's address, or every address its name resolves to now.
+# max_fails=0: a replica that failed once is not set aside, so nginx never answers "no live
+# upstreams" while one replica is stopping and another had a passing error; a request goes to
+# the next replica at once when its connection is refused (500 ms at most for a vanished address).
 upstream_servers() {
     if is_address "$UPSTREAM_HOST"; then
         echo "server $OMERO_WEB_UPSTREAM;"
@@ -77,7 +80,7 @@ upstream_servers() {
     fi
     for address in $addresses; do
         case $address in *:*) address="[$address]" ;; esac
-        echo "server $address:$UPSTREAM_PORT max_fails=1 fail_timeout=2s;"
+        echo "server $address:$UPSTREAM_PORT max_fails=0;"
     done
 }
 

@@ -25,11 +25,20 @@ def wait_healthy(container_id, timeout=90):
     raise AssertionError(f"{container_id[:12]} not healthy within {timeout}s")
 
 
-def assert_answers(answers, allowed=(200,), within=SWITCH, at_least=1):
-    """At least `at_least` requests, each answered with an allowed status within `within` seconds."""
+def assert_answers(answers, allowed=(200,), within=SWITCH, at_least=1, cut_off=False):
+    """At least `at_least` requests, each answered with an allowed status within `within` seconds.
+    `cut_off`: a request may instead have had its connection cut (no answer), but also in time."""
+
+    def bad(answer):
+        if answer.seconds > within:
+            return True
+        if cut_off and answer.status is None:
+            return False
+        return bool(answer.error) or answer.status not in allowed
+
     assert len(answers) >= at_least, summary(answers)
-    bad = [a for a in answers if a.error or a.status not in allowed or a.seconds > within]
-    assert not bad, f"{len(bad)} bad of {summary(answers)}; first: {bad[:5]}"
+    failed = [a for a in answers if bad(a)]
+    assert not failed, f"{len(failed)} bad of {summary(answers)}; first: {failed[:5]}"
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +70,14 @@ def test_web_going_away_answers_maintenance_at_once(prefixed, how):
             end = time.monotonic()
     finally:
         stack.compose("up", "-d", "--no-deps", "--wait", "web")
-    # While gunicorn stops, requests may still be served (200); once it is gone, 503 at once.
-    answers = loop.between(start, end)
+    # None hangs. A request in flight when the container is killed may be cut off (it was sent
+    # before `docker kill` returned); every one sent after is answered: 503 at once, or 200 when
+    # web is back (Docker restarts a killed container) or still finishing (a graceful stop).
+    answers, after = loop.between(start, end), loop.between(gone, end)
     print(f"\n{how}: {summary(answers)}")
-    assert_answers(answers, allowed=(200, 503))
-    assert [a for a in loop.between(gone, end) if a.status == 503], summary(answers)
+    assert_answers(answers, allowed=(200, 503), cut_off=True)
+    assert_answers(after, allowed=(200, 503))
+    assert [a for a in after if a.status == 503], summary(after)
     stack.wait_status("/omero" + LOGIN, 200, timeout=90)
     # The same nginx all along: it followed web to its new address by itself.
     assert stack.ids("nginx") == [nginx_id]
@@ -76,7 +88,7 @@ def test_upstream_followed_and_logged(prefixed):
     rendered = prefixed.exec(nginx, "cat", "/tmp/nginx/upstream.conf").stdout
     web_ip = json.loads(docker("inspect", prefixed.ids("web")[0]).stdout)[0]["NetworkSettings"]["Networks"]
     (address,) = [n["IPAddress"] for n in web_ip.values()]
-    assert rendered.strip() == f"server {address}:4080 max_fails=1 fail_timeout=2s;"
+    assert rendered.strip() == f"server {address}:4080 max_fails=0;"
     log = prefixed.logs("nginx")
     assert "omero-web-nginx: web resolves to no address (maintenance page); reloading nginx" in log
     assert f"omero-web-nginx: web now at {address}:4080; reloading nginx" in log

@@ -105,7 +105,7 @@ def test_processes_and_rendered_config(stack):
     assert "client_max_body_size 0;" in rendered
     assert "${" not in rendered
     upstream = nginx.file("/tmp/nginx/upstream.conf").content_string
-    assert re.fullmatch(r"server [0-9.]+:4080 max_fails=1 fail_timeout=2s;\n", upstream), upstream
+    assert re.fullmatch(r"server [0-9.]+:4080 max_fails=0;\n", upstream), upstream
     written = nginx.file("/tmp/nginx/nginx.conf").mtime
     assert nginx.check_output("omero-web-nginx render").startswith(rendered + "# --- /tmp/nginx/upstream.conf")
     # `render` in a running container prints; it does not touch the live files.
