@@ -131,6 +131,15 @@ class Stack:
             timeout=timeout,
         )
 
+    def take_web_away(self, how):
+        """`stop` (graceful), `kill` (SIGKILL; Docker restarts it) or `recreate` (new container, new address)."""
+        if how == "stop":
+            self.compose("stop", "web")
+        elif how == "kill":
+            docker("kill", "--signal", "KILL", self.ids("web")[0])
+        else:
+            self.compose("up", "-d", "--no-deps", "--force-recreate", "web")
+
     def wait_status(self, path, status, timeout=60, **kwargs):
         """Poll `path` through nginx until it answers `status`; return the response."""
         deadline, last = time.monotonic() + timeout, None

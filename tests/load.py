@@ -66,6 +66,25 @@ class Loop:
             return [a for a in self.answers if start <= a.sent < end]
 
 
+@dataclass
+class Switch:
+    before: list  # requests sent in the second before the action
+    during: list  # sent from the action's start to the end
+    after: list  # sent once the action had returned
+
+
+def around(url, action, after=5.0, workers=4):
+    """Send requests to `url` for 1 s, run `action()`, and go on for `after` seconds once it returned."""
+    with Loop(url, workers=workers) as loop:
+        time.sleep(1)
+        start = time.monotonic()
+        action()
+        done = time.monotonic()
+        time.sleep(after)
+        end = time.monotonic()
+    return Switch(loop.between(0, start), loop.between(start, end), loop.between(done, end))
+
+
 def summary(answers):
     """One line: how many, which statuses, errors, slowest."""
     statuses = {}

@@ -12,14 +12,14 @@ Published ports go through Docker's userland proxy unless dockerd runs with --us
 (as .ci/run starts it); the proxy then costs more CPU than nginx and caps (d).
 """
 
+import functools
 import os
 import shutil
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from docker_helpers import WEB_IMAGE, Container, Stack, docker  # noqa: E402
-from load import Loop, time_wait_sockets, wrk  # noqa: E402
+from docker_helpers import WEB_IMAGE, Container, Stack  # noqa: E402
+from load import around, time_wait_sockets, wrk  # noqa: E402
 
 STATIC_FILE = "/static/webgateway/js/ome.viewport.js"  # 42 KB script
 LOGIN = "/webclient/login/"
@@ -41,16 +41,7 @@ def bench_static(stack):
 
 def bench_maintenance(stack):
     for how in ("stop", "kill"):
-        with Loop(stack.url + LOGIN, workers=4) as loop:
-            time.sleep(1)
-            start = time.monotonic()
-            if how == "stop":
-                stack.compose("stop", "web")
-            else:
-                docker("kill", "--signal", "KILL", stack.ids("web")[0])
-            time.sleep(5)
-            end = time.monotonic()
-        answers = loop.between(start, end)
+        answers = around(stack.url + LOGIN, functools.partial(stack.take_web_away, how)).during
         errors = [a for a in answers if a.error or a.status not in (200, 503)]
         slowest = max(a.seconds for a in answers)
         maintenance = sum(1 for a in answers if a.status == 503 and not a.error)

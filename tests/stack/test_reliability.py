@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from docker_helpers import WEB_IMAGE, Stack, docker
-from load import Loop, summary, time_wait_sockets, wrk
+from load import Loop, around, summary, time_wait_sockets, wrk
 
 LOGIN = "/webclient/login/"
 SWITCH = 1.0  # every request sent while web goes away must be answered within this (seconds)
@@ -54,30 +54,17 @@ def test_web_going_away_answers_maintenance_at_once(prefixed, how):
     stack, url = prefixed, prefixed.url + "/omero" + LOGIN
     nginx_id = stack.ids("nginx")[0]
     try:
-        with Loop(url, workers=4) as loop:
-            time.sleep(1)
-            before = loop.between(0, time.monotonic())
-            assert before and all(a.status == 200 for a in before), summary(before)
-            start = time.monotonic()
-            if how == "stop":
-                stack.compose("stop", "web")
-            elif how == "kill":
-                docker("kill", "--signal", "KILL", stack.ids("web")[0])
-            else:  # a new container, with a new address, replacing the old one
-                stack.compose("up", "-d", "--no-deps", "--force-recreate", "web")
-            gone = time.monotonic()
-            time.sleep(5)
-            end = time.monotonic()
+        switch = around(url, lambda: stack.take_web_away(how))
     finally:
         stack.compose("up", "-d", "--no-deps", "--wait", "web")
+    assert switch.before and all(a.status == 200 for a in switch.before), summary(switch.before)
     # None hangs. A request in flight when the container is killed may be cut off (it was sent
     # before `docker kill` returned); every one sent after is answered: 503 at once, or 200 when
     # web is back (Docker restarts a killed container) or still finishing (a graceful stop).
-    answers, after = loop.between(start, end), loop.between(gone, end)
-    print(f"\n{how}: {summary(answers)}")
-    assert_answers(answers, allowed=(200, 503), cut_off=True)
-    assert_answers(after, allowed=(200, 503))
-    assert [a for a in after if a.status == 503], summary(after)
+    print(f"\n{how}: {summary(switch.during)}")
+    assert_answers(switch.during, allowed=(200, 503), cut_off=True)
+    assert_answers(switch.after, allowed=(200, 503))
+    assert [a for a in switch.after if a.status == 503], summary(switch.after)
     stack.wait_status("/omero" + LOGIN, 200, timeout=90)
     # The same nginx all along: it followed web to its new address by itself.
     assert stack.ids("nginx") == [nginx_id]
