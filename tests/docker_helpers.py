@@ -140,6 +140,25 @@ class Stack:
         else:
             self.compose("up", "-d", "--no-deps", "--force-recreate", "web")
 
+    def web_addresses(self):
+        addresses = set()
+        for container in self.ids("web"):
+            networks = json.loads(docker("inspect", container).stdout)[0]["NetworkSettings"]["Networks"]
+            addresses.update(n["IPAddress"] for n in networks.values())
+        return addresses
+
+    def wait_nginx_follows_web(self, timeout=30):
+        """Wait until nginx's upstream list names exactly web's current addresses and the reload it
+        triggers is over (a case must not start while nginx still points at a vanished address)."""
+        nginx, deadline = self.ids("nginx")[0], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            listed = self.exec(nginx, "cat", "/tmp/nginx/upstream.conf").stdout
+            if set(re.findall(r"server ([0-9.]+):4080", listed)) == self.web_addresses():
+                time.sleep(1)  # the graceful reload follows the file by a few milliseconds
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"nginx upstream {listed!r} does not list web {self.web_addresses()} after {timeout}s")
+
     def wait_status(self, path, status, timeout=60, **kwargs):
         """Poll `path` through nginx until it answers `status`; return the response."""
         deadline, last = time.monotonic() + timeout, None

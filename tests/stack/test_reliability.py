@@ -53,6 +53,8 @@ def prefixed():
 def test_web_going_away_answers_maintenance_at_once(prefixed, how):
     stack, url = prefixed, prefixed.url + "/omero" + LOGIN
     nginx_id = stack.ids("nginx")[0]
+    stack.wait_status("/omero" + LOGIN, 200, timeout=90)
+    stack.wait_nginx_follows_web()  # the previous case moved web
     try:
         switch = around(url, lambda: stack.take_web_away(how))
     finally:
@@ -73,8 +75,7 @@ def test_web_going_away_answers_maintenance_at_once(prefixed, how):
 def test_upstream_followed_and_logged(prefixed):
     nginx = prefixed.ids("nginx")[0]
     rendered = prefixed.exec(nginx, "cat", "/tmp/nginx/upstream.conf").stdout
-    web_ip = json.loads(docker("inspect", prefixed.ids("web")[0]).stdout)[0]["NetworkSettings"]["Networks"]
-    (address,) = [n["IPAddress"] for n in web_ip.values()]
+    (address,) = prefixed.web_addresses()
     assert rendered.strip() == f"server {address}:4080 max_fails=0;"
     log = prefixed.logs("nginx")
     assert "omero-web-nginx: web resolves to no address (maintenance page); reloading nginx" in log
