@@ -29,7 +29,10 @@ BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg WEB_IMAGE=$(WEB_IM
 	--build-arg VERSION=$(OMERO_WEB_VERSION) --build-arg REVISION=$(REVISION) \
 	--build-arg SOURCE="$(shell git remote get-url origin 2>/dev/null | grep -E '^https?://')"
 
-.PHONY: help build test test-unit test-image test-stack lint base-image redis-image up down bench clean lock venv
+STANDIN_IMAGE := $(REGISTRY)omero-web-standin:$(IMAGE_TAG)
+export STANDIN_IMAGE
+
+.PHONY: help build standin-image test test-unit test-image test-stack lint base-image redis-image up down bench clean lock venv
 
 help:
 	@echo "make build       build omero-web, omero-web-nginx, omero-web-standalone (BASE_IMAGE=$(BASE_IMAGE))"
@@ -40,6 +43,7 @@ help:
 	@echo "make test-stack  compose stack and standalone tests: nginx, maintenance, prefix, CORS, sessions"
 	@echo "make lint        ruff and shell syntax checks"
 	@echo "make base-image  build $(LOCAL_BASE_IMAGE) from the Debian archive (no registry needed)"
+	@echo "make standin-image build the OMERO.server stand-in for login tests ($(STANDIN_IMAGE))"
 	@echo "make redis-image build $(LOCAL_REDIS_IMAGE) from the Debian archive (then REDIS_IMAGE=$(LOCAL_REDIS_IMAGE))"
 	@echo "make bench       print start-up, config, size, static-file and load figures (report only)"
 	@echo "make lock        regenerate the hash-pinned locks from the *.in files"
@@ -52,6 +56,10 @@ build:
 	docker build -f docker/nginx.Dockerfile -t $(NGINX_IMAGE) $(BUILD_ARGS) .
 	docker build -f docker/standalone.Dockerfile -t $(STANDALONE_IMAGE) $(BUILD_ARGS) .
 	@rm -f docker/certs/build-extra-ca.crt
+
+# The OMERO.server stand-in the login tests use (tests/standin/, compose.test.yaml); tests only.
+standin-image:
+	docker build -f tests/standin/Dockerfile -t $(STANDIN_IMAGE) --build-arg WEB_IMAGE=$(WEB_IMAGE) .
 
 redis-image:
 	docker build -f docker/redis.Dockerfile -t $(LOCAL_REDIS_IMAGE) --build-arg BASE_IMAGE=$(BASE_IMAGE) .
@@ -70,7 +78,7 @@ test-unit: venv
 test-image: venv
 	$(PYTEST) tests/image
 
-test-stack: venv
+test-stack: venv standin-image
 	$(PYTEST) tests/stack
 
 lint: venv

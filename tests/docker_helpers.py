@@ -71,13 +71,44 @@ class Container:
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NGINX_IMAGE = os.environ.get("NGINX_IMAGE", "omero-web-nginx:latest")
 STANDALONE_IMAGE = os.environ.get("STANDALONE_IMAGE", "omero-web-standalone:latest")
+STANDIN_IMAGE = os.environ.get("STANDIN_IMAGE", "omero-web-standin:latest")
+USERS = {"root": "omero", "user-1": "ome"}  # the stand-in's users (tests/standin/standin.py)
+
+
+def unknown_calls(logs):
+    """The stand-in's log lines for calls it does not implement: OMERO.web asked something new."""
+    return [line for line in logs.splitlines() if "UNKNOWN CALL" in line]
+
+
+class Standin:
+    """The OMERO.server stand-in alone on a fresh Docker network, reachable there as `omero`, for
+    single containers (`docker_args` puts one on that network)."""
+
+    def __init__(self):
+        self.network = f"owtest-standin-{os.getpid()}-{time.monotonic_ns()}"
+        docker("network", "create", self.network)
+        self.container = Container(
+            STANDIN_IMAGE, port=4063, docker_args=("--network", self.network, "--network-alias", "omero")
+        )
+        self.docker_args = ("--network", self.network)
+        deadline = time.monotonic() + 60
+        while self.container.state().get("Health", {}).get("Status") != "healthy":
+            assert time.monotonic() < deadline, f"stand-in not healthy within 60 s:\n{self.container.logs()}"
+            time.sleep(0.5)
+
+    def remove(self):
+        unknown = unknown_calls(self.container.logs())
+        self.container.remove()
+        docker("network", "rm", self.network, check=False)
+        assert not unknown, f"OMERO.web made calls the stand-in does not know: {unknown}"
 
 
 class Stack:
     """The repository's compose.yaml as a uniquely named project, nginx on a random 127.0.0.1 port."""
 
-    def __init__(self, name, env=None, scale_web=1):
-        """`env`: compose variables (OMERO_WEB_PREFIX ...) and CONFIG_* lines for the web service."""
+    def __init__(self, name, env=None, scale_web=1, standin=False):
+        """`env`: compose variables (OMERO_WEB_PREFIX ...) and CONFIG_* lines for the web service.
+        `standin`: add compose.test.yaml, the OMERO.server stand-in as `omero`, which web uses."""
         self.project = f"owtest-{name}-{os.getpid()}"
         env = env or {}
         self.env_file = tempfile.NamedTemporaryFile("w", prefix=f"{self.project}-", suffix=".env", delete=False)
@@ -91,10 +122,12 @@ class Stack:
             **{k: v for k, v in env.items() if not k.startswith("CONFIG_")},
         }
         self.scale_web = scale_web
+        self.files = ["compose.yaml", "compose.test.yaml"] if standin else ["compose.yaml"]
 
     def compose(self, *args, check=True, timeout=300):
+        files = [arg for name in self.files for arg in ("-f", os.path.join(REPO, name))]
         return subprocess.run(
-            ["docker", "compose", "-p", self.project, "-f", os.path.join(REPO, "compose.yaml"), *args],
+            ["docker", "compose", "-p", self.project, *files, *args],
             capture_output=True, text=True, check=check, timeout=timeout, env=self.env, cwd=REPO,
         )  # fmt: skip
 
@@ -109,8 +142,10 @@ class Stack:
         return self
 
     def down(self):
+        unknown = unknown_calls(self.logs("omero")) if "compose.test.yaml" in self.files else []
         self.compose("down", "-v", "--remove-orphans", check=False)
         os.unlink(self.env_file.name)
+        assert not unknown, f"OMERO.web made calls the stand-in does not know: {unknown}"
 
     @property
     def url(self):
@@ -172,6 +207,97 @@ class Stack:
             time.sleep(0.1)
         logs = self.compose("logs", "--no-color", "--tail", "30", check=False).stdout
         raise AssertionError(f"{path} did not answer {status} within {timeout}s (last: {last})\n{logs}")
+
+
+class WebUser:
+    """One person's browser on OMERO.web: its own cookies, every request with a deadline and no
+    automatic redirect. Behind a TLS proxy the cookies are Secure; they are still sent back here,
+    as the proxy's client would (this side of the proxy is plain http)."""
+
+    def __init__(self, base_url, prefix="", headers=None, public_url=None):
+        self.url = base_url + prefix
+        self.public = (public_url or base_url) + prefix  # what a browser's Referer names
+        self.http = requests.Session()
+        self.http.headers.update(headers or {})
+        self.set_cookies = []
+
+    def get(self, path, timeout=30):
+        return self._kept(self.http.get(self.url + path, timeout=timeout, allow_redirects=False))
+
+    def post_form(self, path, data, timeout=60):
+        """POST `data` with the CSRF token of the form at `path`, as a browser submits it."""
+        form = self.get(path)
+        assert form.status_code == 200, f"GET {path}: {form.status_code} {form.text[:300]}"
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+        return self._kept(
+            self.http.post(
+                self.url + path,
+                data={"csrfmiddlewaretoken": token, **data},
+                headers={"Referer": self.public + path},
+                timeout=timeout,
+                allow_redirects=False,
+            )
+        )
+
+    def login(self, username="root", password=None):
+        password = USERS[username] if password is None else password
+        return self.post_form("/webclient/login/", {"server": "1", "username": username, "password": password})
+
+    def logout(self):
+        return self.post_form("/webclient/logout/", {})
+
+    @property
+    def session_id(self):
+        return self.http.cookies.get("sessionid")
+
+    def _kept(self, response):
+        self.set_cookies += response.raw.headers.getlist("Set-Cookie")
+        for cookie in self.http.cookies:
+            cookie.secure = False
+        return response
+
+
+def assert_logged_in(user, prefix=""):
+    """The logged-in pages answer: the cheapest one, an API page, and the webclient home page with
+    its (empty) data tree, fetched from the URLs the page itself gives its tree."""
+    ping = user.get("/webclient/keepalive_ping/")
+    assert (ping.status_code, ping.text) == (200, "OK")
+    projects = user.get("/api/v0/m/projects/")
+    assert projects.status_code == 200, projects.text[:300]
+    assert projects.json()["data"] == [] and projects.json()["meta"]["totalCount"] == 0
+    home = user.get("/webclient/")
+    assert home.status_code == 200, home.text[:500]
+    assert "$.jstree.reference('#dataTree')" in home.text
+    urls = dict(re.findall(r'WEBCLIENT\.URLS\.(\w+) = "([^"]+)"', home.text))
+    owner = user.get(urls["api_experimenter"].removeprefix(prefix))
+    assert owner.status_code == 200, owner.text[:300]
+    user_id = owner.json()["experimenter"]["id"]
+    group_id = re.search(r"WEBCLIENT\.active_group_id = (\d+)", home.text).group(1)
+    tree = user.get(f"{urls['api_containers'].removeprefix(prefix)}?id={user_id}&page=1&group={group_id}")
+    assert tree.status_code == 200, tree.text[:300]
+    assert {k: tree.json()[k] for k in ("projects", "datasets", "screens", "plates")} == dict.fromkeys(
+        ("projects", "datasets", "screens", "plates"), []
+    )
+    return owner.json()["experimenter"]
+
+
+def assert_login_and_logout(base_url, prefix="", **user_args):
+    user = WebUser(base_url, prefix, **user_args)
+    answer = user.login()
+    assert answer.status_code == 302, answer.text[:500]
+    assert answer.headers["Location"] == prefix + "/webclient/"
+    assert assert_logged_in(user, prefix)["omeName"] == "root"
+    session_id = user.session_id
+    out = user.logout()
+    assert out.status_code == 302 and out.headers["Location"] == prefix + "/webclient/login/"
+    assert user.session_id is None
+    # The old session cookie, replayed, is worth nothing.
+    replay = WebUser(base_url, prefix, **user_args)
+    replay.http.cookies.set("sessionid", session_id)
+    assert replay.get("/webclient/keepalive_ping/").text == "Connection Failed"
+    home = replay.get("/webclient/")
+    assert home.status_code == 302 and home.headers["Location"].startswith(prefix + "/webclient/login/")
+    return user
 
 
 def login(base_url, prefix="", headers=None):

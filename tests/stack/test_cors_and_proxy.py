@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-from docker_helpers import Stack, login
+from docker_helpers import Stack, WebUser, assert_login_and_logout
 
 ALLOWED = "https://app.example.org"
 
@@ -54,17 +54,18 @@ def test_allow_all():
 
 
 def test_behind_an_https_proxy():
-    stack = Stack("https", env=dict(OMERO_WEB_PUBLIC_URL="https://omero.example.org")).up()
+    """A TLS proxy in front sends X-Forwarded-Proto and the browser's Origin: the login works, its
+    cookies are Secure, and the same form from another origin is refused by Django's CSRF check."""
+    public = "https://omero.example.org"
+    stack = Stack("https", env=dict(OMERO_WEB_PUBLIC_URL=public), standin=True).up()
     try:
-        proxy = {"X-Forwarded-Proto": "https", "Host": "omero.example.org", "Origin": "https://omero.example.org"}
-        page, answer = login(stack.url, headers=proxy)
-        assert "csrftoken=" in page.headers["Set-Cookie"]
-        assert "Secure" in page.headers["Set-Cookie"]
-        assert answer.status_code == 200, answer.text[:300]
-        assert "Server is not responding" in answer.text
-        # Without the public URL's origin, the same POST is cross-origin for Django.
-        hostile = {**proxy, "Origin": "https://elsewhere.example.org"}
-        _, refused = login(stack.url, headers=hostile)
+        proxy = {"X-Forwarded-Proto": "https", "Host": "omero.example.org", "Origin": public}
+        user = assert_login_and_logout(stack.url, headers=proxy, public_url=public)
+        given = [c for c in user.set_cookies if "Max-Age=0" not in c]  # not logout's deletions
+        assert {c.split("=", 1)[0] for c in given} == {"csrftoken", "sessionid"}, user.set_cookies
+        assert all("; Secure" in c for c in given), user.set_cookies
+        hostile = WebUser(stack.url, headers={**proxy, "Origin": "https://elsewhere.example.org"}, public_url=public)
+        refused = hostile.login()
         assert refused.status_code == 403 and "CSRF" in refused.text
     finally:
         stack.down()
