@@ -87,6 +87,7 @@ lint: venv
 	for f in .ci/run docker/*.sh; do bash -n "$$f"; done
 	sh -n nginx/start.sh
 	docker compose config --quiet
+	docker compose -f compose.yaml -f compose.test.yaml config --quiet
 
 base-image:
 	docker/base-image.sh $(DEBIAN_SUITE) $(DEBIAN_MIRROR) $(LOCAL_BASE_IMAGE)

@@ -1,5 +1,6 @@
-"""Sessions in Redis, tested on the store itself with Django's session API inside the running
-web containers (no OMERO.server can run here, and OMERO.web saves nothing before a login)."""
+"""Sessions in Redis, shared by two web replicas, with real logins against the OMERO.server
+stand-in: any replica serves a logged-in user, restarts and recreates of web keep them logged in,
+and losing Redis logs them out cleanly."""
 
 import json
 import time
@@ -7,80 +8,90 @@ import time
 import pytest
 import requests
 
-from docker_helpers import Stack
+from docker_helpers import Stack, WebUser, assert_logged_in, docker
 
-# Runs inside a web container with its real settings: save or load one session.
-SESSION_SCRIPT = """
-import json, sys, django
-django.setup()
-from importlib import import_module
-from django.conf import settings
-store = import_module(settings.SESSION_ENGINE).SessionStore
-if sys.argv[1] == "save":
-    session = store()
-    session["probe"] = sys.argv[2]
-    session.save()
-    print(json.dumps({"key": session.session_key}))
-else:
-    print(json.dumps(dict(store(session_key=sys.argv[2]).load())))
+# Runs inside a web container: GET a page from that replica's own gunicorn with a session cookie.
+ON_THIS_REPLICA = """
+import sys, urllib.request
+request = urllib.request.Request("http://127.0.0.1:4080" + sys.argv[1], headers={"Cookie": "sessionid=" + sys.argv[2]})
+with urllib.request.urlopen(request, timeout=30) as answer:
+    print(answer.status, answer.read().decode())
 """
 
 
 @pytest.fixture(scope="module")
 def replicas():
-    stack = Stack("sessions", scale_web=2).up()
+    stack = Stack("sessions", scale_web=2, standin=True).up()
     yield stack
     stack.down()
 
 
-def session(stack, container, *args):
-    result = stack.exec(container, "python", "-c", SESSION_SCRIPT, *args)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def logged_in(stack):
+    user = WebUser(stack.url)
+    answer = user.login()
+    assert answer.status_code == 302, answer.text[:500]
+    return user
 
 
-def redis_cli(stack, *args):
-    result = stack.exec(stack.ids("redis")[0], "redis-cli", *args)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+def started_at(container):
+    return json.loads(docker("inspect", container).stdout)[0]["State"]["StartedAt"]
 
 
-def test_two_replicas_share_sessions_through_redis(replicas):
-    first, second = replicas.ids("web")
-    key = session(replicas, first, "save", "from-first")["key"]
-    assert session(replicas, second, "load", key) == {"probe": "from-first"}
-    redis_key = f":1:django.contrib.sessions.cache{key}"
-    assert redis_cli(replicas, "EXISTS", redis_key) == "1"
-    ttl = int(redis_cli(replicas, "TTL", redis_key))
-    assert 86400 - 60 < ttl <= 86400  # omero.web.session_cookie_age
+def test_logged_in_through_nginx_served_by_each_replica(replicas):
+    user = logged_in(replicas)
+    for container in replicas.ids("web"):
+        ping = ("/webclient/keepalive_ping/", user.session_id)
+        result = replicas.exec(container, "python", "-c", ON_THIS_REPLICA, *ping)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "200 OK", container[:12]
 
 
-def test_sessions_survive_a_restart_of_web(replicas):
-    key = session(replicas, replicas.ids("web")[0], "save", "before-restart")["key"]
+def test_restart_and_recreate_of_web_keep_the_user_logged_in(replicas):
+    user = logged_in(replicas)
     replicas.compose("restart", "web")
     replicas.compose("up", "-d", "--no-build", "--wait", "--scale", "web=2")
-    for container in replicas.ids("web"):
-        assert session(replicas, container, "load", key) == {"probe": "before-restart"}
+    assert_logged_in(user)
+    # A changed CONFIG_* value recreates both replicas (new containers, new secrets in memory).
+    before = set(replicas.ids("web"))
+    with open(replicas.env_file.name, "a") as env:
+        env.write('CONFIG_omero_web_server__list=[["omero", 4064, "recreated"]]\n')
+    replicas.compose("up", "-d", "--no-build", "--wait", "--scale", "web=2")
+    assert not before & set(replicas.ids("web"))
+    assert "recreated" in requests.get(replicas.url + "/webclient/login/", timeout=10).text
+    assert_logged_in(user)
+
+
+def test_redis_restart_logs_users_out_cleanly(replicas):
+    user = logged_in(replicas)
+    web_started = {c: started_at(c) for c in replicas.ids("web")}
+    replicas.compose("restart", "redis")
+    ping = user.get("/webclient/keepalive_ping/")
+    assert (ping.status_code, ping.text) == (200, "Connection Failed")
+    home = user.get("/webclient/")
+    assert home.status_code == 302 and home.headers["Location"].startswith("/webclient/login/")
+    again = user.login()
+    assert again.status_code == 302, again.text[:500]
+    assert_logged_in(user)
+    assert {c: started_at(c) for c in replicas.ids("web")} == web_started  # web never restarted
 
 
 def test_redis_outage_degrades_and_recovers_without_restart(replicas):
+    user = logged_in(replicas)
     web = replicas.ids("web")[0]
-    started = replicas.exec(web, "cat", "/proc/1/stat").stdout.split()[21]
+    web_started = started_at(web)
     replicas.compose("stop", "redis")
     try:
         page = requests.get(replicas.url + "/webclient/login/", timeout=30)
         assert page.status_code == 200 and "OMERO.web - Login" in page.text
-        to_login = requests.get(replicas.url + "/webclient/", timeout=30, allow_redirects=False)
-        assert to_login.status_code == 302 and "/webclient/login/" in to_login.headers["Location"]
-        failed = replicas.exec(web, "python", "-c", SESSION_SCRIPT, "save", "while-down")
-        assert failed.returncode != 0 and "redis:6379" in failed.stderr  # a login could not be kept
+        home = user.get("/webclient/")
+        assert home.status_code == 302 and "/webclient/login/" in home.headers["Location"]
         wait_for_log(replicas, "Redis at redis:6379 is unreachable")
     finally:
         replicas.compose("start", "redis")
     wait_for_log(replicas, "Redis at redis:6379 is reachable again")
-    key = session(replicas, web, "save", "after-outage")["key"]
-    assert session(replicas, replicas.ids("web")[1], "load", key) == {"probe": "after-outage"}
-    assert replicas.exec(web, "cat", "/proc/1/stat").stdout.split()[21] == started  # web never restarted
+    assert user.login().status_code == 302
+    assert_logged_in(user)
+    assert started_at(web) == web_started
 
 
 def wait_for_log(stack, text, timeout=30):

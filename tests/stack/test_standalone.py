@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-from docker_helpers import STANDALONE_IMAGE, Container, docker
+from docker_helpers import STANDALONE_IMAGE, Container, Standin, assert_login_and_logout, docker
 
 SUPERVISORCTL = ["supervisorctl", "-c", "/opt/omero/web/defaults/supervisord.conf"]
 
@@ -52,3 +52,18 @@ def test_invalid_config_starts_nothing():
     assert result.returncode == 2
     assert "CONFIG_omero_web_debug" in result.stderr
     assert "supervisord" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("prefix", ["", "/omero"])
+def test_login_against_the_standin(prefix):
+    standin = Standin()
+    try:
+        env = {"OMEROHOST": "omero", "OMERO_WEB_PREFIX": prefix}
+        standalone = Container(STANDALONE_IMAGE, env=env, port=8080, docker_args=standin.docker_args)
+        try:
+            standalone.wait_http(prefix + "/webclient/login/", timeout=90)
+            assert_login_and_logout(standalone.url, prefix)
+        finally:
+            standalone.remove()
+    finally:
+        standin.remove()
