@@ -92,7 +92,7 @@ lint: venv
 base-image:
 	docker/base-image.sh $(DEBIAN_SUITE) $(DEBIAN_MIRROR) $(LOCAL_BASE_IMAGE)
 
-bench: venv
+bench: venv standin-image
 	$(VENV)/bin/python tests/bench/web.py
 	$(VENV)/bin/python tests/bench/stack.py
 

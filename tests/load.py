@@ -124,16 +124,17 @@ class WrkResult:
     socket_errors: int  # connect, read, write and timeout (the per-request deadline)
     non_2xx_3xx: int
     text: str
+    not_logged_in: int = 0  # logged-in load only: answers that were not the logged-in page
 
     @property
     def errors(self):
-        return self.socket_errors + self.non_2xx_3xx
+        return self.socket_errors + self.non_2xx_3xx + self.not_logged_in
 
     def line(self):
         return (
             f"{self.requests:,} requests in {self.seconds:.1f} s: {self.rate:,.0f} req/s, p50 {self.p50_ms:.1f} ms, "
             f"p99 {self.p99_ms:.1f} ms, errors {self.errors} "
-            f"(socket/timeout {self.socket_errors}, non-2xx/3xx {self.non_2xx_3xx})"
+            f"(socket/timeout {self.socket_errors}, non-2xx/3xx {self.non_2xx_3xx}, not logged in {self.not_logged_in})"
         )
 
 
@@ -161,10 +162,15 @@ def wrk(url, connections=50, seconds=None, total=None, deadline=5, threads=2):
         out = process.communicate(timeout=seconds + 60)[0]
     if process.returncode != 0:
         raise RuntimeError(f"wrk failed ({process.returncode}):\n{out}")
+    return _parse(out)
+
+
+def _parse(out):
     done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
     latency = {p: _ms(*re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s|m)", out).groups()) for p in ("50", "99")}
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    not_logged_in = re.search(r"Not logged in: (\d+)", out)
     return WrkResult(
         requests=int(done.group(1)),
         seconds=_ms(done.group(2), done.group(3)) / 1000,
@@ -173,8 +179,58 @@ def wrk(url, connections=50, seconds=None, total=None, deadline=5, threads=2):
         p99_ms=latency["99"],
         socket_errors=sum(int(n) for n in socket.groups()) if socket else 0,
         non_2xx_3xx=int(non2xx.group(1)) if non2xx else 0,
+        not_logged_in=int(not_logged_in.group(1)) if not_logged_in else 0,
         text=out,
     )
+
+
+# One wrk thread per user, each with one connection and its own session cookie, alternating the
+# cheapest logged-in page and an API page. A redirect (to the login page) or a 200 that is not the
+# logged-in answer ("Connection Failed") is counted as "Not logged in"; wrk counts other statuses.
+_LOGGED_IN = """
+local cookies, threads = {}, {}
+for cookie in string.gmatch(os.getenv("WRK_COOKIES"), "[^,]+") do cookies[#cookies + 1] = cookie end
+local prefix = os.getenv("WRK_PREFIX")
+local paths = {prefix .. "/webclient/keepalive_ping/", prefix .. "/api/v0/m/projects/"}
+function setup(thread)
+    threads[#threads + 1] = thread
+    thread:set("cookie", cookies[#threads])
+end
+sent, failed = 0, 0  -- globals of each thread: done() reads them with thread:get()
+function request()
+    sent = sent + 1
+    return wrk.format("GET", paths[sent % 2 + 1], {Cookie = "sessionid=" .. cookie})
+end
+function response(status, headers, body)
+    local ping = sent % 2 == 0
+    local wrong_page = (ping and body ~= "OK") or (not ping and string.sub(body, 1, 9) ~= '{"data": ')
+    if (status >= 300 and status < 400) or (status == 200 and wrong_page) then  -- wrk counts the rest
+        failed = failed + 1
+    end
+end
+function done(summary, latency, requests)
+    local total = 0
+    for _, thread in ipairs(threads) do total = total + thread:get("failed") end
+    io.write(string.format("Not logged in: %d\\n", total))
+end
+"""
+
+
+def wrk_logged_in(base_url, session_ids, seconds=60, prefix="", deadline=5):
+    """Each session id is one user: one wrk thread and one connection of its own, for `seconds`."""
+    users = len(session_ids)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(_LOGGED_IN)
+        script.flush()
+        env = dict(os.environ, WRK_COOKIES=",".join(session_ids), WRK_PREFIX=prefix)
+        command = ["wrk", f"-t{users}", f"-c{users}", f"-d{seconds}s", f"--timeout={deadline}s", "--latency"]
+        result = subprocess.run(
+            [*command, "-s", script.name, base_url + prefix + "/"],
+            capture_output=True, text=True, env=env, timeout=seconds + 120,
+        )  # fmt: skip
+    if result.returncode != 0 or "Not logged in:" not in result.stdout:  # wrk goes on after a script error
+        raise RuntimeError(f"wrk failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return _parse(result.stdout)
 
 
 def time_wait_sockets(stack, container_id):
