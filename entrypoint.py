@@ -49,6 +49,7 @@ ENV_OMEROPORT = "OMEROPORT"
 ENV_PREFIX_SHORTCUT = "OMERO_WEB_PREFIX"
 ENV_PUBLIC_URL = "OMERO_WEB_PUBLIC_URL"
 ENV_REDIS_URL = "REDIS_URL"
+ENV_REDIS_PASSWORD = "REDIS_PASSWORD"
 ENV_REDIS_WATCH = "OMERO_WEB_REDIS_WATCH_URL"  # set by the entrypoint for gunicorn.conf.py only
 
 KEY_PREFIX = "omero.web.prefix"
@@ -255,10 +256,19 @@ def env_ops(environ, read_text):
     if public_url:
         ops.extend(_collect(problems, public_url_ops, public_url))
     # Empty means unset for the shortcuts (compose passes empty strings for unset variables).
-    redis_env = {k: v for k, v in environ.items() if k in (ENV_REDIS_URL, ENV_REDIS_URL + FILE_SUFFIX) and v.strip()}
+    redis_names = {ENV_REDIS_URL, ENV_REDIS_URL + FILE_SUFFIX, ENV_REDIS_PASSWORD, ENV_REDIS_PASSWORD + FILE_SUFFIX}
+    redis_env = {k: v for k, v in environ.items() if k in redis_names and v.strip()}
     redis = _value_or_file(redis_env, ENV_REDIS_URL, read_text, problems)
-    if redis:
-        ops.extend(_collect(problems, redis_ops, *redis))
+    password = _value_or_file(redis_env, ENV_REDIS_PASSWORD, read_text, problems)
+    if password and not redis:
+        problems.append(f"{password[1]} is set but {ENV_REDIS_URL} is not; set {ENV_REDIS_URL} too, or neither.")
+    elif redis:
+        url, source, secret = redis
+        if password:
+            url = _collect(problems, redis_url_with_password, url, source, password[0], password[1])
+            source, secret = f"{source} + {password[1]}", True
+        if url:
+            ops.extend(_collect(problems, redis_ops, url, source, secret))
 
     names = {n.removesuffix(FILE_SUFFIX) for n in environ if n.startswith(ENV_PREFIX)} - {ENV_PREFIX}
     for name in sorted(names):
@@ -312,6 +322,21 @@ def public_url_ops(url, source=ENV_PUBLIC_URL):
             Op("set", "omero.web.csrf_cookie_secure", "true", source),
         ]
     return ops
+
+
+def redis_url_with_password(url, source, password, password_source):
+    """The URL with the password in it, percent-encoded (any character works); a password the URL
+    already carries is a conflict, not something to override silently."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is not None:
+        raise ConfigError([f"{password_source} is set but {source} already has a password; keep only one of them."])
+    quoted = urllib.parse.quote(password, safe="")
+    if parts.scheme == "unix":
+        query = urllib.parse.parse_qsl(parts.query) + [("password", password)]
+        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+    user = urllib.parse.quote(urllib.parse.unquote(parts.username), safe="") if parts.username else ""
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{quoted}@{host}"))
 
 
 def redis_ops(url, source=ENV_REDIS_URL, secret=False):

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import redis
 
 from entrypoint import gather_ops, gunicorn_environ, list_omero_files, render_config, resolve
 
@@ -52,6 +53,24 @@ def test_redis_url_file(layout, schema, tmp_path):
     secret.write_text("redis://:pw@redis:6379/1\n")
     config = build(layout, schema, REDIS_URL_FILE=str(secret))
     assert value(config, "omero.web.caches")["default"]["LOCATION"] == "redis://:pw@redis:6379/1"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis://r:6379/0", "redis://:p%40ss%3Aw%2Frd%20%22x@r:6379/0"),
+        ("rediss://user@r:6380/1", "rediss://user:p%40ss%3Aw%2Frd%20%22x@r:6380/1"),
+    ],
+)
+def test_redis_password_file_joins_the_url_quoted(layout, schema, tmp_path, url, expected):
+    """The chart's Secret holds only the password; any character in it keeps the URL valid."""
+    secret = tmp_path / "redis-password"
+    secret.write_text('p@ss:w/rd "x\n')
+    config = build(layout, schema, REDIS_URL=url, REDIS_PASSWORD_FILE=str(secret))
+    assert value(config, "omero.web.caches")["default"]["LOCATION"] == expected
+    assert config["omero.web.caches"].secret
+    assert "p%40ss" not in render_config(config)
+    assert redis.Redis.from_url(expected).connection_pool.connection_kwargs["password"] == 'p@ss:w/rd "x'
 
 
 def test_empty_redis_url_is_unset(layout, schema, tmp_path):
@@ -141,6 +160,8 @@ def test_cors_allow_all_false_enables_nothing(layout, schema):
         ({"REDIS_URL": "http://redis:6379"}, ["REDIS_URL"], "not a Redis URL"),
         ({"REDIS_URL": "x", "REDIS_URL_FILE": "/y"}, ["REDIS_URL", "REDIS_URL_FILE"], "keep only one"),
         ({"REDIS_URL_FILE": "/nonexistent"}, ["REDIS_URL_FILE"], "cannot read"),
+        ({"REDIS_PASSWORD": "pw"}, ["REDIS_PASSWORD", "REDIS_URL"], "REDIS_URL is not"),
+        ({"REDIS_URL": "redis://:a@r:1/0", "REDIS_PASSWORD": "b"}, ["REDIS_PASSWORD", "REDIS_URL"], "already has"),
         ({"OMERO_WEB_PUBLIC_URL": "omero.example.org"}, ["OMERO_WEB_PUBLIC_URL"], "https://omero.example.org"),
         (
             {"CONFIG_omero_web_session__engine": "django.contrib.sessions.backends.cache"},
