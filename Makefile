@@ -32,7 +32,7 @@ BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg WEB_IMAGE=$(WEB_IM
 STANDIN_IMAGE := $(REGISTRY)omero-web-standin:$(IMAGE_TAG)
 export STANDIN_IMAGE
 
-.PHONY: help build standin-image test test-unit test-image test-stack lint base-image redis-image up down bench clean lock venv
+.PHONY: help build standin-image test test-unit test-image test-stack test-chart lint base-image redis-image up down bench clean lock venv
 
 help:
 	@echo "make build       build omero-web, omero-web-nginx, omero-web-standalone (BASE_IMAGE=$(BASE_IMAGE))"
@@ -41,6 +41,7 @@ help:
 	@echo "make test-unit   unit tests of entrypoint.py, no Docker needed"
 	@echo "make test-image  tests against the built omero-web image (needs Docker)"
 	@echo "make test-stack  compose stack and standalone tests: nginx, maintenance, prefix, CORS, sessions"
+	@echo "make test-chart  the Helm chart: lint, schemas, rendered objects (builds helm once; needs Go)"
 	@echo "make lint        ruff and shell syntax checks"
 	@echo "make base-image  build $(LOCAL_BASE_IMAGE) from the Debian archive (no registry needed)"
 	@echo "make standin-image build the OMERO.server stand-in for login tests ($(STANDIN_IMAGE))"
@@ -70,7 +71,7 @@ up: build
 down:
 	docker compose down
 
-test: lint test-unit build test-image test-stack
+test: lint test-unit build test-image test-stack test-chart
 
 test-unit: venv
 	$(PYTEST) tests/unit
@@ -80,6 +81,11 @@ test-image: venv
 
 test-stack: venv standin-image
 	$(PYTEST) tests/stack
+
+# The Helm chart: lint, kubeconform (three Kubernetes minors), rendered-object checks. Builds helm
+# and kubeconform from the Go module proxy once (needs Go), cached in ~/.cache.
+test-chart: venv
+	$(PYTEST) tests/chart
 
 lint: venv
 	$(VENV)/bin/ruff check entrypoint.py omeroweb tests

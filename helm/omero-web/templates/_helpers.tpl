@@ -1,0 +1,137 @@
+{{/* Names: every object carries the release name, so two releases in one namespace never collide. */}}
+{{- define "omero-web.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "omero-web.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "omero-web.redisName" -}}
+{{- printf "%s-redis" (include "omero-web.fullname" . | trunc 57 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "omero-web.serviceAccountName" -}}
+{{- default (include "omero-web.fullname" .) .Values.serviceAccount.name }}
+{{- end }}
+
+{{- define "omero-web.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "omero-web.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: omero-web
+{{- end }}
+
+{{- define "omero-web.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "omero-web.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: web
+{{- end }}
+
+{{- define "omero-web.redisSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "omero-web.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: redis
+{{- end }}
+
+{{- define "omero-web.image" -}}
+{{- $registry := .image.registry | trimSuffix "/" }}
+{{- $ref := printf "%s:%s" .image.repository (.image.tag | default .appVersion | toString) }}
+{{- if $registry }}{{ printf "%s/%s" $registry $ref }}{{ else }}{{ $ref }}{{ end }}
+{{- end }}
+
+{{/* The URL prefix without a trailing slash ("" for none); probes and the Ingress path use it. */}}
+{{- define "omero-web.prefix" -}}
+{{- .Values.prefix | trimSuffix "/" }}
+{{- end }}
+
+{{/* Pods serving users: replicaCount, or the autoscaler's minimum. */}}
+{{- define "omero-web.minReplicas" -}}
+{{- if .Values.autoscaling.enabled }}{{ .Values.autoscaling.minReplicas }}{{ else }}{{ .Values.replicaCount }}{{ end }}
+{{- end }}
+
+{{/* Redis: built in, external, or none ("" when none). */}}
+{{- define "omero-web.redisUrl" -}}
+{{- if .Values.redis.enabled }}
+{{- printf "redis://%s:6379/0" (include "omero-web.redisName" .) }}
+{{- else }}
+{{- .Values.externalRedis.url }}
+{{- end }}
+{{- end }}
+
+{{/*
+A secret value, kept stable: explicit value > key of an existing Secret (mounted as it is, so
+nothing here) > the value already in this release's Secret (lookup) > generated once.
+Arguments: (list $ "key-in-release-secret" explicitValue length)
+*/}}
+{{- define "omero-web.stableSecret" -}}
+{{- $root := index . 0 }}{{- $key := index . 1 }}{{- $explicit := index . 2 }}{{- $length := index . 3 }}
+{{- if $explicit }}
+{{- $explicit }}
+{{- else }}
+{{- $existing := lookup "v1" "Secret" $root.Release.Namespace (include "omero-web.fullname" $root) }}
+{{- if and $existing $existing.data (hasKey $existing.data $key) }}
+{{- index $existing.data $key | b64dec }}
+{{- else }}
+{{- randAlphaNum $length }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Where the web container finds the secret key and the Redis password (files, never env values). */}}
+{{- define "omero-web.secretKeySecret" -}}
+{{- .Values.existingSecret | default (include "omero-web.fullname" .) }}
+{{- end }}
+
+{{- define "omero-web.redisPasswordSecret" -}}
+{{- if .Values.redis.enabled }}
+{{- .Values.redis.existingSecret | default (include "omero-web.fullname" .) }}
+{{- else }}
+{{- .Values.externalRedis.existingSecret | default (include "omero-web.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "omero-web.redisPasswordKey" -}}
+{{- if and (not .Values.redis.enabled) .Values.externalRedis.existingSecret }}
+{{- .Values.externalRedis.existingSecretPasswordKey }}
+{{- else }}
+{{- "redis-password" }}
+{{- end }}
+{{- end }}
+
+{{/* true when the web pods get a Redis password file */}}
+{{- define "omero-web.redisHasPassword" -}}
+{{- if .Values.redis.enabled }}true
+{{- else if and .Values.externalRedis.url (or .Values.externalRedis.password .Values.externalRedis.existingSecret) }}true
+{{- end }}
+{{- end }}
+
+{{/* Settings the values ask for, checked before anything is rendered. */}}
+{{- define "omero-web.validate" -}}
+{{- if and .Values.omeroHost .Values.serverList }}
+{{- fail "set omeroHost or serverList, not both (serverList is the full list; omeroHost a single server)" }}
+{{- end }}
+{{- if and .Values.redis.enabled .Values.externalRedis.url }}
+{{- fail "externalRedis.url is set while redis.enabled=true: set redis.enabled=false to use your own Redis" }}
+{{- end }}
+{{- if and (gt (int (include "omero-web.minReplicas" .)) 1) (not (include "omero-web.redisUrl" .)) }}
+{{- fail "more than one pod needs shared sessions: keep redis.enabled=true or set externalRedis.url" }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (not (dig "requests" "cpu" "" .Values.resources.web)) }}
+{{- fail "autoscaling on CPU needs resources.web.requests.cpu" }}
+{{- end }}
+{{- if and .Values.prefix (not (hasPrefix "/" .Values.prefix)) }}
+{{- fail (printf "prefix %q must start with /, e.g. /omero" .Values.prefix) }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,45 @@
+import os
+import subprocess
+
+import pytest
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+CHART = os.path.join(REPO, "helm", "omero-web")
+KUBE_VERSION = "1.35.0"  # the real cluster's minor; kubeconform also checks the two after it
+
+
+@pytest.fixture(scope="session")
+def tools():
+    """Directory with helm and kubeconform, built from the Go module proxy (cached)."""
+    result = subprocess.run([os.path.join(HERE, "tools.sh")], capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def helm(tools):
+    def run(*args, check=True):
+        result = subprocess.run(
+            [os.path.join(tools, "helm"), *args], capture_output=True, text=True, timeout=120, cwd=REPO
+        )
+        if check:
+            assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stderr}"
+        return result
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def render(helm):
+    """Rendered objects of the chart: render("values-file-or-None", "--set", ..., release="r")."""
+
+    def run(values=None, *args, release="omero-web", namespace="omero"):
+        command = ["template", release, CHART, "--namespace", namespace, "--kube-version", KUBE_VERSION]
+        if values:
+            command += ["-f", os.path.join(CHART, "ci", values)]
+        out = helm(*command, *args).stdout
+        return [doc for doc in yaml.safe_load_all(out) if doc]
+
+    return run

@@ -1,0 +1,287 @@
+"""The chart, rendered (no cluster): lint, strict schemas of three Kubernetes minors, and what the
+rendered objects promise: secrets only in Secrets, names carrying the release, probes under the
+prefix, values refused by the schema, and the environment the omero-web image validates."""
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import pytest
+import yaml
+
+from docker_helpers import WEB_IMAGE, docker
+from entrypoint import env_to_key
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+CHART = os.path.join(REPO, "helm", "omero-web")
+KUBE_VERSION = "1.35.0"  # the real cluster's; kubeconform checks the three newest minors
+KUBERNETES_VERSIONS = ["1.35.0", "1.36.0", "1.37.0"]
+
+VALUES_FILES = sorted(os.listdir(os.path.join(CHART, "ci")))
+# kubeconform's Kubernetes schemas have no Gateway API kinds (a CRD): HTTPRoute is checked by the
+# assertions below instead.
+NOT_IN_KUBERNETES = "HTTPRoute"
+
+
+@pytest.fixture(scope="session")
+def kubeconform_schemas(tmp_path_factory):
+    """kubernetes-validate's strict schemas (PyPI, offline) in the form kubeconform reads: theirs
+    refer to a shared "/api/_definitions.json" that only kubernetes-validate's own loader finds, so
+    each schema a rendered kind needs is written with those definitions inside it."""
+    import kubernetes_validate
+
+    source = os.path.join(os.path.dirname(kubernetes_validate.__file__), "kubernetes-json-schema")
+    target = tmp_path_factory.mktemp("kubernetes-json-schema")
+
+    def provide(objects, version):
+        folder = target / f"v{version}-local-strict"
+        folder.mkdir(exist_ok=True)
+        for api_version, kind in {(o["apiVersion"], o["kind"]) for o in objects if o["kind"] != NOT_IN_KUBERNETES}:
+            group, _, version_part = api_version.rpartition("/")
+            name = "-".join(filter(None, [kind.lower(), group.split(".")[0], version_part])) + ".json"
+            if (folder / name).exists():
+                continue
+            original = os.path.join(source, folder.name, name)
+            assert os.path.exists(original), f"no Kubernetes {version} schema for {api_version} {kind}"
+            schema = json.loads(open(original).read().replace('"/api/_definitions.json#', '"#'))
+            shared = open(os.path.join(source, folder.name, "_definitions.json")).read()
+            schema["$defs"] = json.loads(shared.replace('"/api/_definitions.json#', '"#'))["$defs"]
+            (folder / name).write_text(json.dumps(schema))
+        return str(target)
+
+    return provide
+
+
+def of_kind(objects, kind):
+    return [o for o in objects if o["kind"] == kind]
+
+
+def web_deployment(objects):
+    (deployment,) = [o for o in of_kind(objects, "Deployment") if not o["metadata"]["name"].endswith("-redis")]
+    return deployment
+
+
+def container(objects, name):
+    (found,) = [c for c in web_deployment(objects)["spec"]["template"]["spec"]["containers"] if c["name"] == name]
+    return found
+
+
+def env(objects, name="web"):
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(objects, name)["env"]}
+
+
+@pytest.mark.parametrize("values", VALUES_FILES)
+def test_lint_strict(helm, values):
+    helm("lint", "--strict", CHART, "-f", os.path.join(CHART, "ci", values), "--kube-version", KUBE_VERSION)
+
+
+@pytest.mark.parametrize("values", VALUES_FILES)
+@pytest.mark.parametrize("kubernetes", KUBERNETES_VERSIONS)
+def test_objects_valid_for_kubernetes(helm, tools, kubeconform_schemas, values, kubernetes):
+    rendered = helm(
+        "template", "r", CHART, "-f", os.path.join(CHART, "ci", values), "--kube-version", KUBE_VERSION
+    ).stdout
+    schemas = kubeconform_schemas([d for d in yaml.safe_load_all(rendered) if d], kubernetes)
+    location = os.path.join(
+        schemas, "{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}",
+        "{{ .ResourceKind }}{{ .KindSuffix }}.json",
+    )  # fmt: skip
+    result = subprocess.run(
+        [os.path.join(tools, "kubeconform"), "-strict", "-summary", "-kubernetes-version", kubernetes,
+         "-schema-location", location, "-skip", NOT_IN_KUBERNETES, "-"],
+        input=rendered, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Invalid: 0, Errors: 0" in result.stdout, result.stdout
+
+
+def test_defaults_give_the_hardened_pod_redis_and_policies(render):
+    objects = render()
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds == sorted(
+        ["Secret", "ServiceAccount", "Service", "Service", "Deployment", "Deployment", "NetworkPolicy",
+         "NetworkPolicy", "Pod"]
+    )  # fmt: skip
+    pod = web_deployment(objects)["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for deployment in of_kind(objects, "Deployment"):
+        for each in deployment["spec"]["template"]["spec"]["containers"]:
+            context = each["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"] == {"drop": ["ALL"]}
+            assert context["runAsUser"] > 0
+    assert env(objects, "nginx")["OMERO_WEB_UPSTREAM"] == "127.0.0.1:4080"
+    assert env(objects)["REDIS_URL"] == "redis://omero-web-redis:6379/0"
+    assert not of_kind(objects, "PodDisruptionBudget")  # one pod: nothing to budget
+
+
+def test_no_secret_outside_secrets(render):
+    for values in VALUES_FILES:
+        objects = render(values)
+        assert not of_kind(objects, "ConfigMap"), values
+        secrets = [
+            base64.b64decode(v).decode()
+            for s in of_kind(objects, "Secret")
+            for v in s["data"].values()
+        ]  # fmt: skip
+        text = yaml.safe_dump_all([o for o in objects if o["kind"] != "Secret"])
+        for secret in secrets:
+            assert secret not in text, values
+        for each in container(objects, "web")["env"]:
+            assert not re.search(r"secret__key$|PASSWORD$", each["name"]), (values, each["name"])
+
+
+def test_secret_key_and_redis_password_are_generated_files_shared_by_every_replica(render):
+    objects = render("replicas-hpa-pdb-values.yaml")
+    (secret,) = of_kind(objects, "Secret")
+    assert len(base64.b64decode(secret["data"]["secret-key"])) == 50
+    assert len(base64.b64decode(secret["data"]["redis-password"])) == 32
+    variables = env(objects)
+    assert variables["CONFIG_omero_web_secret__key_FILE"] == "/run/secrets/omero-web/secret-key"
+    assert variables["REDIS_PASSWORD_FILE"] == "/run/secrets/omero-web/redis-password"
+    volume = {v["name"]: v for v in web_deployment(objects)["spec"]["template"]["spec"]["volumes"]}["secrets"]
+    assert {s["secret"]["name"] for s in volume["projected"]["sources"]} == {secret["metadata"]["name"]}
+    # One Deployment, one pod template for all replicas: every replica reads the same Secret.
+    assert "replicas" not in web_deployment(objects)["spec"]  # the autoscaler owns the count
+    (hpa,) = of_kind(objects, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["minReplicas"] == 3
+    (pdb,) = of_kind(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+
+def test_explicit_and_existing_secrets(render):
+    explicit = render(None, "--set", "secretKey=k" * 1, "--set", "redis.password=p@ss word")
+    (secret,) = of_kind(explicit, "Secret")
+    assert base64.b64decode(secret["data"]["secret-key"]) == b"k"
+    assert base64.b64decode(secret["data"]["redis-password"]) == b"p@ss word"
+    existing = render("existing-secret-values.yaml")
+    assert not of_kind(existing, "Secret")  # nothing generated: the site's Secret has both
+    volume = {v["name"]: v for v in web_deployment(existing)["spec"]["template"]["spec"]["volumes"]}["secrets"]
+    assert {s["secret"]["name"] for s in volume["projected"]["sources"]} == {"site-omero-web"}
+    external = render("external-redis-values.yaml")
+    assert not of_kind(external, "Secret") or "redis-password" not in of_kind(external, "Secret")[0]["data"]
+    assert env(external)["REDIS_URL"] == "redis://redis.example.org:6379/2"
+    volume = {v["name"]: v for v in web_deployment(external)["spec"]["template"]["spec"]["volumes"]}["secrets"]
+    assert {"key": "password", "path": "redis-password"} in [i for s in volume["projected"]["sources"]
+                                                               for i in s["secret"]["items"]]  # fmt: skip
+
+
+def test_every_name_carries_the_release_and_two_releases_never_collide(render):
+    names = {}
+    for release in ("first", "second"):
+        objects = render("replicas-hpa-pdb-values.yaml", "--set", "ingress.enabled=true", release=release)
+        for each in objects:
+            assert release in each["metadata"]["name"], each["metadata"]["name"]
+            assert each["metadata"]["labels"]["app.kubernetes.io/instance"] == release
+        names[release] = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert not names["first"] & names["second"]
+
+
+def test_probes_ingress_and_route_follow_the_prefix(render):
+    objects = render("prefix-values.yaml", "--set", "ingress.enabled=true")
+    web = container(objects, "web")
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert web[probe]["httpGet"]["path"] == "/omero/webgateway/", probe
+    assert env(objects)["OMERO_WEB_PREFIX"] == env(objects, "nginx")["OMERO_WEB_PREFIX"] == "/omero"
+    (ingress,) = of_kind(objects, "Ingress")
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/omero"
+    (route,) = of_kind(render("httproute-values.yaml"), "HTTPRoute")
+    assert route["spec"]["rules"][0]["matches"][0]["path"] == {"type": "PathPrefix", "value": "/omero"}
+    assert route["spec"]["parentRefs"] == [{"name": "gateway", "namespace": "gateway-system"}]
+
+
+def test_ingress_with_class_and_tls(render):
+    (ingress,) = of_kind(render("ingress-tls-values.yaml"), "Ingress")
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"secretName": "omero-example-org-tls", "hosts": ["omero.example.org"]}]
+    assert ingress["spec"]["rules"][0]["host"] == "omero.example.org"
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--set", "omeroHots=omero.example.org"], "omeroHots"),
+        (["--set", "redis.enable=false"], "enable"),
+        (["--set", "replicaCount=two"], "replicaCount"),
+        (["--set", "prefix=omero"], "prefix"),
+        (["--set", "config.debug=true"], "debug"),
+        (["--set", "omeroHost=a", "--set-json", 'serverList=[["b",4064]]'], "omeroHost or serverList"),
+        (["--set", "replicaCount=2", "--set", "redis.enabled=false"], "shared sessions"),
+        (["--set", "config.omero\\.web\\.secret_key=x"], "secretKey or existingSecret"),
+    ],
+)
+def test_values_refused_with_a_readable_message(helm, args, says):
+    result = helm("template", "r", CHART, "--kube-version", KUBE_VERSION, *args, check=False)
+    assert result.returncode != 0
+    assert says in result.stderr, result.stderr
+
+
+def test_config_values_become_the_variables_the_image_reads(render):
+    """No second translation: each config key comes back from its variable name through the
+    entrypoint's own rule, and its value is the string OMERO.web gets."""
+    objects = render("public-url-values.yaml")
+    values = yaml.safe_load(open(os.path.join(CHART, "ci", "public-url-values.yaml")))
+    variables = env(objects)
+    for key, value in values["config"].items():
+        (name,) = [n for n in variables if n.startswith("CONFIG_") and env_to_key(n[len("CONFIG_") :]) == key]
+        expected = value if isinstance(value, str) else yaml.safe_dump(value)  # compared as data below
+        assert yaml.safe_load(variables[name]) == yaml.safe_load(expected), key
+    assert variables["OMEROHOST"] == "omero.example.org" and variables["OMEROPORT"] == "4064"
+    assert variables["OMERO_WEB_PUBLIC_URL"] == "https://omero.example.org"
+
+
+def test_nginx_variables_are_the_sidecars_own():
+    """nginx/start.sh is the source of truth for the sidecar's variables."""
+    checked = set(re.findall(r"^check (\w+) ", open(os.path.join(REPO, "nginx", "start.sh")).read(), re.M))
+    template = open(os.path.join(CHART, "templates", "deployment.yaml")).read()
+    nginx_part = template.split("- name: nginx", 1)[1]
+    used = set(re.findall(r"- name: ((?:NGINX|OMERO_WEB)_\w+)", nginx_part))
+    assert used and used <= checked, used - checked
+    assert checked - used - {"NGINX_LISTEN_PORT"} == set()  # every knob is a value; the port is 8080
+
+
+def test_rendered_environment_passes_the_images_validation(render):
+    """What the chart renders is what the omero-web image accepts: `entrypoint.py check` in the
+    real image, with the Secret's files mounted where the pod mounts them."""
+    for values in ("public-url-values.yaml", "cors-values.yaml", "prefix-values.yaml", "external-redis-values.yaml"):
+        objects = render(values)
+        with tempfile.TemporaryDirectory() as secrets:
+            for name in ("secret-key", "redis-password"):
+                with open(os.path.join(secrets, name), "w") as handle:
+                    handle.write("s3cret-value-" * 4)
+            os.chmod(secrets, 0o755)
+            for name in os.listdir(secrets):
+                os.chmod(os.path.join(secrets, name), 0o644)
+            args = ["run", "--rm", "-v", f"{secrets}:/run/secrets/omero-web:ro"]
+            for name, value in env(objects).items():
+                args += ["-e", f"{name}={value}"]
+            result = docker(*args, WEB_IMAGE, "check", check=False)
+        assert result.returncode == 0, f"{values}:\n{result.stderr}"
+        assert "s3cret-value" not in result.stdout + result.stderr
+
+
+def test_app_version_is_the_images_omero_web():
+    chart = yaml.safe_load(open(os.path.join(CHART, "Chart.yaml")))
+    lock = open(os.path.join(REPO, "omeroweb", "requirements.lock")).read()
+    assert f"omero-web=={chart['appVersion']} " in lock
+
+
+def test_readme_documents_every_value():
+    sys.path.insert(0, HERE)
+    import values_doc
+
+    expected = values_doc.table(open(os.path.join(CHART, "values.yaml")).read())
+    readme = open(os.path.join(CHART, "README.md")).read()
+    assert f"{values_doc.START}\n{expected}\n{values_doc.END}" in readme, (
+        "helm/omero-web/README.md is out of date: python tests/chart/values_doc.py --write"
+    )
+    schema = yaml.safe_load(open(os.path.join(CHART, "values.schema.json")))
+    documented = {key.split(".")[0] for key, _, _ in values_doc.rows(open(os.path.join(CHART, "values.yaml")).read())}
+    assert documented == set(schema["properties"]) - {"global"}

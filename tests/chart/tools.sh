@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the chart tools from the Go module proxy into a cache (once per version), and prints the
+# directory holding them: helm and kubeconform. Each tool is built in a throw-away wrapper module
+# (`go install pkg@version` fails for some modules). Needs Go; nothing is downloaded but modules.
+#   PATH="$(tests/chart/tools.sh):$PATH"
+set -euo pipefail
+
+HELM_VERSION=v3.22.0
+KUBECONFORM_VERSION=v0.8.0
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/omero-web-containers/tools
+BIN=$CACHE/bin-helm-$HELM_VERSION-kubeconform-$KUBECONFORM_VERSION
+
+build() {  # name module package version
+    local name=$1 module=$2 package=$3 version=$4 work
+    [ -x "$BIN/$name" ] && return
+    echo "Building $name $version from the Go module proxy (once; cached in $CACHE)" >&2
+    work=$(mktemp -d)
+    (
+        cd "$work"
+        export GOFLAGS=-mod=mod GOPATH="$CACHE/gopath" GOCACHE="$CACHE/gocache" CGO_ENABLED=0
+        go mod init omero-web-tools/"$name" >/dev/null 2>&1
+        go get "$module@$version" >&2
+        go build -trimpath -ldflags "-s -w" -o "$BIN/$name" "$package" >&2
+    )
+    rm -rf "$work"
+}
+
+mkdir -p "$BIN"
+build helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+build kubeconform github.com/yannh/kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
+# The Go caches are large (GBs) and only needed to build: keep the binaries only.
+chmod -R u+w "$CACHE/gopath" 2>/dev/null || true
+rm -rf "$CACHE/gopath" "$CACHE/gocache"
+echo "$BIN"
