@@ -32,7 +32,7 @@ BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg WEB_IMAGE=$(WEB_IM
 STANDIN_IMAGE := $(REGISTRY)omero-web-standin:$(IMAGE_TAG)
 export STANDIN_IMAGE
 
-.PHONY: help build standin-image test test-unit test-image test-stack test-chart lint base-image redis-image up down bench clean lock venv
+.PHONY: help build standin-image test test-unit test-image test-stack test-chart k8s-up k8s-down lint base-image redis-image up down bench clean lock venv
 
 help:
 	@echo "make build       build omero-web, omero-web-nginx, omero-web-standalone (BASE_IMAGE=$(BASE_IMAGE))"
@@ -42,6 +42,7 @@ help:
 	@echo "make test-image  tests against the built omero-web image (needs Docker)"
 	@echo "make test-stack  compose stack and standalone tests: nginx, maintenance, prefix, CORS, sessions"
 	@echo "make test-chart  the Helm chart: lint, schemas, rendered objects (builds helm once; needs Go)"
+	@echo "make k8s-up / k8s-down  a single-node Kubernetes (root) with the images loaded, and its removal"
 	@echo "make lint        ruff and shell syntax checks"
 	@echo "make base-image  build $(LOCAL_BASE_IMAGE) from the Debian archive (no registry needed)"
 	@echo "make standin-image build the OMERO.server stand-in for login tests ($(STANDIN_IMAGE))"
@@ -82,10 +83,19 @@ test-image: venv
 test-stack: venv standin-image
 	$(PYTEST) tests/stack
 
-# The Helm chart: lint, kubeconform (three Kubernetes minors), rendered-object checks. Builds helm
-# and kubeconform from the Go module proxy once (needs Go), cached in ~/.cache.
+# The Helm chart: lint, kubeconform (three Kubernetes minors), rendered-object checks, then installs
+# on a real single-node Kubernetes (root; tests/chart/k8s/). Builds helm, kubeconform and Kubernetes
+# from the Go module proxy once (needs Go), cached in ~/.cache.
 test-chart: venv
 	$(PYTEST) tests/chart
+
+# A single-node Kubernetes with the images loaded (root), for trying the chart by hand;
+# `eval "$$(tests/chart/k8s/cluster.sh env)"` then gives kubectl and KUBECONFIG.
+k8s-up:
+	tests/chart/k8s/cluster.sh up $(WEB_IMAGE) $(NGINX_IMAGE) $${REDIS_IMAGE:-redis:8-alpine}
+
+k8s-down:
+	tests/chart/k8s/cluster.sh down
 
 lint: venv
 	$(VENV)/bin/ruff check entrypoint.py omeroweb tests

@@ -189,8 +189,10 @@ class Stack:
         while time.monotonic() < deadline:
             listed = self.exec(nginx, "cat", "/tmp/nginx/upstream.conf").stdout
             if set(re.findall(r"server ([0-9.]+):4080", listed)) == self.web_addresses():
-                time.sleep(1)  # the graceful reload follows the file by a few milliseconds
-                return
+                time.sleep(0.5)  # the watcher signals nginx right after writing the file
+                titles = self.exec(nginx, "sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").stdout
+                if "shutting down" not in titles:  # old workers (old addresses) are gone
+                    return
             time.sleep(0.2)
         raise AssertionError(f"nginx upstream {listed!r} does not list web {self.web_addresses()} after {timeout}s")
 

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Builds a single-node Kubernetes from upstream Go modules (no registry, no release downloads),
+# once per version set, into a cache; prints the output directory:
+#   bin/     kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl
+#            etcd coredns crictl
+#   images/  pause.tar coredns.tar (one-layer images for containerd, built with docker)
+# k8s.io/kubernetes replaces its k8s.io/* staging modules with local paths that its module zip
+# lacks: a wrapper module maps each one to the published k8s.io/<name> v0.<minor>.<patch>.
+set -euo pipefail
+
+K8S=v1.35.8
+ETCD=v3.6.16
+COREDNS=v1.14.7
+CRICTL=v1.36.0
+HERE=$(cd "$(dirname "$0")" && pwd)
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/omero-web-containers
+OUT=$CACHE/k8s-$K8S-etcd-$ETCD-coredns-$COREDNS-$(sha256sum "$0" | cut -c1-8)
+if [ -f "$OUT/.done" ]; then echo "$OUT"; exit 0; fi
+
+export GOPATH=$CACHE/k8s-build/gopath GOCACHE=$CACHE/k8s-build/gocache GOFLAGS=-mod=mod GOTOOLCHAIN=local
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"; chmod -R u+w "$CACHE/k8s-build" 2>/dev/null; rm -rf "$CACHE/k8s-build"' EXIT
+mkdir -p "$OUT/bin" "$OUT/images"
+log() { echo "k8s build: $*" >&2; }
+
+# --- Kubernetes ---------------------------------------------------------------------------------
+log "Kubernetes $K8S (about 8 minutes on 2 cores, once)"
+mkdir "$WORK/kubernetes" && cd "$WORK/kubernetes"
+go mod init omero-web-tests/kubernetes >/dev/null 2>&1
+go mod download -json "k8s.io/kubernetes@$K8S" >/dev/null
+staging_version=v0.${K8S#v1.}
+{
+    echo "require k8s.io/kubernetes $K8S"
+    sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#replace \1 => \1 '"$staging_version"'#p' \
+        "$GOPATH/pkg/mod/cache/download/k8s.io/kubernetes/@v/$K8S.mod"
+} >> go.mod
+commands="kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl kubelet"
+{
+    echo "//go:build tools"
+    echo "package tools"
+    echo "import ("
+    for command in $commands; do echo "    _ \"k8s.io/kubernetes/cmd/$command\""; done
+    echo ")"
+} > tools.go
+go mod tidy >&2
+minor=${K8S#v1.}; minor=${minor%%.*}
+version_flags=""
+for package in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    version_flags+=" -X $package.gitVersion=$K8S -X $package.gitMajor=1 -X $package.gitMinor=$minor"
+    version_flags+=" -X $package.gitTreeState=clean -X $package.buildDate=1970-01-01T00:00:00Z"
+done
+for command in $commands; do
+    cgo=0; [ "$command" = kubelet ] && cgo=1
+    CGO_ENABLED=$cgo go build -trimpath -ldflags "-s -w $version_flags" -o "$OUT/bin/$command" \
+        "k8s.io/kubernetes/cmd/$command" >&2
+done
+pause_c=$GOPATH/pkg/mod/k8s.io/kubernetes@$K8S/build/pause/linux/pause.c
+
+# --- etcd: a two-line main on top of its server module (sibling modules at the same version) ---
+log "etcd $ETCD"
+mkdir "$WORK/etcd" && cd "$WORK/etcd"
+go mod init omero-web-tests/etcd >/dev/null 2>&1
+cat > main.go <<'GO'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+etcd_version=${ETCD#v}
+for module in api/v3 client/pkg/v3 client/v3 pkg/v3 server/v3; do
+    echo "replace go.etcd.io/etcd/$module => go.etcd.io/etcd/$module v$etcd_version" >> go.mod
+done
+echo "require go.etcd.io/etcd/server/v3 v$etcd_version" >> go.mod
+go mod tidy >&2
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/bin/etcd" . >&2
+
+# --- CoreDNS, crictl, helm: main packages of their modules -------------------------------------
+build_main() {  # name module version package
+    log "$1 $3"
+    mkdir "$WORK/$1" && cd "$WORK/$1"
+    go mod init "omero-web-tests/$1" >/dev/null 2>&1
+    go get "$2@$3" >&2
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/bin/$1" "$4" >&2
+}
+build_main coredns github.com/coredns/coredns "$COREDNS" github.com/coredns/coredns
+build_main crictl sigs.k8s.io/cri-tools "$CRICTL" sigs.k8s.io/cri-tools/cmd/crictl
+
+# --- images: pause (from Kubernetes' pause.c) and CoreDNS, each one static binary ---------------
+log "pause and coredns images"
+mkdir "$WORK/pause" && cd "$WORK/pause"
+gcc -Os -static -o pause "$pause_c" && strip pause
+printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' > Dockerfile
+docker build -q -t registry.k8s.io/pause:owk8s . >/dev/null
+docker save registry.k8s.io/pause:owk8s -o "$OUT/images/pause.tar"
+docker rmi registry.k8s.io/pause:owk8s >/dev/null
+mkdir "$WORK/coredns-image" && cd "$WORK/coredns-image"
+cp "$OUT/bin/coredns" .
+printf 'FROM scratch\nCOPY coredns /coredns\nUSER 65532:65532\nENTRYPOINT ["/coredns"]\n' > Dockerfile
+docker build -q -t registry.k8s.io/coredns/coredns:owk8s . >/dev/null
+docker save registry.k8s.io/coredns/coredns:owk8s -o "$OUT/images/coredns.tar"
+docker rmi registry.k8s.io/coredns/coredns:owk8s >/dev/null
+
+touch "$OUT/.done"
+log "done: $OUT"
+echo "$OUT"

@@ -1,0 +1,234 @@
+"""The chart on a real single-node Kubernetes (tests/chart/k8s/: built from upstream sources, our
+images imported from `docker save`). Everything is reached through 127.0.0.1: NodePorts that
+kube-proxy binds to loopback only, or `kubectl port-forward`. Every request has a deadline."""
+
+import base64
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+from urllib.parse import urljoin
+
+import pytest
+import requests
+
+from docker_helpers import NGINX_IMAGE, WEB_IMAGE, docker
+from load import Loop, summary
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+CHART = os.path.join(REPO, "helm", "omero-web")
+CLUSTER = os.path.join(HERE, "k8s", "cluster.sh")
+REDIS_IMAGE = os.environ.get("REDIS_IMAGE", "redis:8-alpine")
+NAMESPACE = "omero"
+# Run in the web container: SIGTERM to gunicorn's master, the child of tini (PID 1 itself ignores
+# signals sent from inside its own container).
+STOP_GUNICORN = """
+import os, signal
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    if open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1] == "1":
+        os.kill(int(pid), signal.SIGTERM)
+"""
+
+
+def split(image):
+    repository, _, tag = image.rpartition(":")
+    return repository, tag
+
+
+def image_values():
+    """Our images as built here (no registry): their local names and tags."""
+    args = []
+    for key, image in (("image.web", WEB_IMAGE), ("image.nginx", NGINX_IMAGE), ("redis.image", REDIS_IMAGE)):
+        repository, tag = split(image)
+        args += ["--set", f"{key}.repository={repository}", "--set", f"{key}.tag={tag}"]
+    return args
+
+
+@pytest.fixture(scope="module")
+def cluster(tools):
+    images = [WEB_IMAGE, NGINX_IMAGE, REDIS_IMAGE]
+    up = subprocess.run([CLUSTER, "up", *images], capture_output=True, text=True, timeout=2400)
+    if up.returncode != 0:
+        subprocess.run([CLUSTER, "down"], capture_output=True, text=True, timeout=300)
+        raise AssertionError(f"cluster up failed:\n{up.stderr[-5000:]}")
+    line = subprocess.run([CLUSTER, "env"], capture_output=True, text=True, check=True).stdout
+    kubeconfig = re.search(r"KUBECONFIG=(\S+)", line).group(1)
+    bin_dir = re.search(r"PATH=([^:]+):", line).group(1)
+    env = dict(os.environ, KUBECONFIG=kubeconfig, PATH=f"{tools}:{bin_dir}:{os.environ['PATH']}")
+    try:
+        yield env
+    finally:
+        down = subprocess.run([CLUSTER, "down"], capture_output=True, text=True, timeout=300)
+        assert down.returncode == 0, down.stderr[-3000:]
+        # The machine as it was: Docker still runs containers and publishes ports.
+        assert docker("run", "--rm", WEB_IMAGE, "check", check=False).returncode == 0
+        links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+        assert "owk8s" not in links, links
+        for tables in ("iptables-save", "ip6tables-save"):
+            assert "KUBE-" not in subprocess.run([tables], capture_output=True, text=True).stdout, tables
+
+
+def run(env, *command, timeout=300, check=True):
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    if check:
+        assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def kubectl(env, *args, **kwargs):
+    return run(env, "kubectl", "--namespace", NAMESPACE, *args, **kwargs)
+
+
+def helm(env, *args, **kwargs):
+    return run(env, "helm", "--namespace", NAMESPACE, *args, **kwargs)
+
+
+def install(env, release, node_port, *values):
+    helm(
+        env, "upgrade", "--install", release, CHART, "--create-namespace", "--wait", "--timeout", "5m",
+        *image_values(), "--set", "service.type=NodePort", "--set", f"service.nodePort={node_port}", *values,
+        timeout=400,
+    )  # fmt: skip
+    return f"http://127.0.0.1:{node_port}"
+
+
+def get(url, **kwargs):
+    return requests.get(url, timeout=10, allow_redirects=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def plain(cluster):
+    """A release with zero values except where our images are (no registry here)."""
+    return cluster, install(cluster, "plain", 30080)
+
+
+@pytest.fixture(scope="module")
+def prefixed(cluster):
+    url = install(
+        cluster, "prefixed", 30081, "--set", "prefix=/omero", "--set", "cors.origins={https://app.example.org}"
+    )
+    return cluster, url
+
+
+def test_zero_values_release_is_ready_and_passes_helm_test(plain):
+    env, url = plain
+    test = helm(env, "test", "plain", "--logs", timeout=300)
+    assert "login page, static file from nginx, /healthz: OK" in test.stdout, test.stdout
+    page = get(url + "/webclient/login/")
+    assert page.status_code == 200 and "OMERO.web - Login" in page.text
+    static = get(url + "/static/webgateway/js/ome.viewport.js")
+    assert static.status_code == 200 and static.headers["Server"] == "nginx"
+    assert get(url + "/healthz").status_code == 200
+
+
+def test_two_releases_side_by_side_with_a_prefix_and_cors(plain, prefixed):
+    env, url = prefixed
+    page = get(url + "/omero/webclient/login/")
+    assert page.status_code == 200 and "OMERO.web - Login" in page.text
+    static = {u for u in re.findall(r'(?:href|src)="(/[^"]+)"', page.text) if "/static/" in u}
+    assert len(static) >= 5
+    for path in static:
+        assert path.startswith("/omero/static/"), path
+        answer = get(urljoin(url, path))
+        assert answer.status_code == 200 and answer.headers["Server"] == "nginx", path
+    preflight = requests.options(
+        url + "/omero/api/v0/",
+        headers={"Origin": "https://app.example.org", "Access-Control-Request-Method": "GET"},
+        timeout=10,
+    )
+    assert preflight.headers.get("Access-Control-Allow-Origin") == "https://app.example.org"
+    # Both releases run in one namespace, their objects apart.
+    names = kubectl(env, "get", "deployments,services,secrets,networkpolicies", "-o", "name").stdout.split()
+    for release in ("plain", "prefixed"):
+        assert f"deployment.apps/{release}-omero-web" in names and f"secret/{release}-omero-web" in names
+        assert f"networkpolicy.networking.k8s.io/{release}-omero-web" in names
+    assert get(plain[1] + "/webclient/login/").status_code == 200
+
+
+def test_web_process_down_gives_the_maintenance_page(plain):
+    """gunicorn stops in the pod: nginx beside it answers 503 with the maintenance page, and the
+    pod leaves the Service (not ready) until gunicorn is back."""
+    env, _ = plain
+    pod = kubectl(env, "get", "pods", "-l", "app.kubernetes.io/instance=plain,app.kubernetes.io/component=web",
+                  "-o", "jsonpath={.items[0].metadata.name}").stdout  # fmt: skip
+    port = free_port()
+    forward = subprocess.Popen(
+        ["kubectl", "--namespace", NAMESPACE, "port-forward", f"pod/{pod}", f"{port}:8080", "--address", "127.0.0.1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: get(f"http://127.0.0.1:{port}/healthz").status_code == 200, 30, "port-forward")
+        kubectl(env, "exec", pod, "-c", "web", "--", "python3", "-c", STOP_GUNICORN)
+        down = wait_until(lambda: maintenance(f"http://127.0.0.1:{port}/webclient/login/"), 30, "maintenance page")
+        assert "OMERO.web is under maintenance" in down.text and down.headers["Retry-After"] == "30"
+        wait_until(lambda: not pod_ready(env, pod), 60, "pod not ready")
+        wait_until(lambda: pod_ready(env, pod), 180, "pod ready again")
+        assert get(f"http://127.0.0.1:{port}/webclient/login/").status_code == 200
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
+
+
+def test_upgrade_rolls_the_pods_without_a_failed_request_and_keeps_the_secret_key(plain):
+    env, url = plain
+    secret_before = kubectl(env, "get", "secret", "plain-omero-web", "-o", "json").stdout
+    pods_before = set(web_pods(env, "plain"))
+    with Loop(url + "/webclient/login/", workers=4, deadline=5.0) as loop:
+        install(env, "plain", 30080, "--set", "replicaCount=2", "--set-json",
+                'serverList=[["omero.example.org", 4064, "after-upgrade"]]')  # fmt: skip
+        run(env, "kubectl", "--namespace", NAMESPACE, "rollout", "status", "deployment/plain-omero-web", timeout=300)
+        # ... and until the old pods have stopped (preStop, then nginx and gunicorn finishing).
+        wait_until(lambda: not pods_before & set(web_pods(env, "plain", terminating=True)), 120, "old pods gone")
+        time.sleep(1)
+    print(f"\nupgrade: {summary(loop.answers)}")
+    failed = [a for a in loop.answers if a.error or a.status != 200]
+    assert len(loop.answers) > 100 and not failed, f"{len(failed)} failed of {summary(loop.answers)}: {failed[:5]}"
+    assert not pods_before & set(web_pods(env, "plain"))  # every pod was replaced
+    assert "after-upgrade" in get(url + "/webclient/login/").text
+    secret_after = kubectl(env, "get", "secret", "plain-omero-web", "-o", "json").stdout
+    key = lambda text: base64.b64decode(json.loads(text)["data"]["secret-key"])  # noqa: E731
+    assert key(secret_before) == key(secret_after)
+
+
+def test_network_policies_are_accepted(plain):
+    env, _ = plain
+    policies = json.loads(kubectl(env, "get", "networkpolicies", "-o", "json").stdout)["items"]
+    assert {p["metadata"]["name"] for p in policies} >= {"plain-omero-web", "plain-omero-web-redis"}
+
+
+def web_pods(env, release, terminating=False):
+    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=web"
+    pods = json.loads(kubectl(env, "get", "pods", "-l", selector, "-o", "json").stdout)["items"]
+    return [p["metadata"]["name"] for p in pods if terminating or "deletionTimestamp" not in p["metadata"]]
+
+
+def pod_ready(env, pod):
+    status = json.loads(kubectl(env, "get", "pod", pod, "-o", "json").stdout)["status"]
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+
+
+def maintenance(url):
+    answer = get(url)
+    return answer if answer.status_code == 503 else None
+
+
+def wait_until(check, seconds, what):
+    deadline, last = time.monotonic() + seconds, None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result is not None and result is not False:  # a Response is falsy for 4xx/5xx
+                return result
+        except requests.RequestException as error:
+            last = error
+        time.sleep(0.3)
+    raise AssertionError(f"{what}: not within {seconds}s (last error: {last})")
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
