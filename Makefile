@@ -32,7 +32,7 @@ BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg WEB_IMAGE=$(WEB_IM
 STANDIN_IMAGE := $(REGISTRY)omero-web-standin:$(IMAGE_TAG)
 export STANDIN_IMAGE
 
-.PHONY: help build standin-image test test-unit test-image test-stack test-chart k8s-up k8s-down lint base-image redis-image up down bench clean lock venv
+.PHONY: help build standin-image test test-unit test-image test-stack test-chart k8s-up k8s-down e2e-k8s lint base-image redis-image up down bench clean lock venv
 
 help:
 	@echo "make build       build omero-web, omero-web-nginx, omero-web-standalone (BASE_IMAGE=$(BASE_IMAGE))"
@@ -43,6 +43,7 @@ help:
 	@echo "make test-stack  compose stack and standalone tests: nginx, maintenance, prefix, CORS, sessions"
 	@echo "make test-chart  the Helm chart: lint, schemas, rendered objects (builds helm once; needs Go)"
 	@echo "make k8s-up / k8s-down  a single-node Kubernetes (root) with the images loaded, and its removal"
+	@echo "make e2e-k8s     install the chart on your own cluster (kubectl context) with REGISTRY/IMAGE_TAG images, helm test"
 	@echo "make lint        ruff and shell syntax checks"
 	@echo "make base-image  build $(LOCAL_BASE_IMAGE) from the Debian archive (no registry needed)"
 	@echo "make standin-image build the OMERO.server stand-in for login tests ($(STANDIN_IMAGE))"
@@ -86,7 +87,7 @@ test-stack: venv standin-image
 # The Helm chart: lint, kubeconform (three Kubernetes minors), rendered-object checks, then installs
 # on a real single-node Kubernetes (root; tests/chart/k8s/). Builds helm, kubeconform and Kubernetes
 # from the Go module proxy once (needs Go), cached in ~/.cache.
-test-chart: venv
+test-chart: venv standin-image
 	$(PYTEST) tests/chart
 
 # A single-node Kubernetes with the images loaded (root), for trying the chart by hand;
@@ -96,6 +97,17 @@ k8s-up:
 
 k8s-down:
 	tests/chart/k8s/cluster.sh down
+
+# The chart on your own cluster (kind, k3d, a real one: kubectl's current context), with the images
+# named by REGISTRY and IMAGE_TAG: install, wait for Ready, `helm test`. E2E_VALUES adds helm flags.
+E2E_RELEASE ?= omero-web-e2e
+E2E_NAMESPACE ?= omero-web-e2e
+E2E_VALUES ?=
+e2e-k8s:
+	helm upgrade --install $(E2E_RELEASE) helm/omero-web --namespace $(E2E_NAMESPACE) --create-namespace \
+		--wait --timeout 10m --set image.web.repository=$(REGISTRY)omero-web --set image.web.tag=$(IMAGE_TAG) \
+		--set image.nginx.repository=$(REGISTRY)omero-web-nginx --set image.nginx.tag=$(IMAGE_TAG) $(E2E_VALUES)
+	helm test $(E2E_RELEASE) --namespace $(E2E_NAMESPACE) --logs
 
 lint: venv
 	$(VENV)/bin/ruff check entrypoint.py omeroweb tests

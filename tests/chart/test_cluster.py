@@ -14,7 +14,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from docker_helpers import NGINX_IMAGE, WEB_IMAGE, docker
+from docker_helpers import NGINX_IMAGE, STANDIN_IMAGE, WEB_IMAGE, WebUser, assert_logged_in, docker, unknown_calls
 from load import Loop, summary
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -25,6 +25,45 @@ REDIS_IMAGE = os.environ.get("REDIS_IMAGE", "redis:8-alpine")
 NAMESPACE = "omero"
 # Run in the web container: SIGTERM to gunicorn's master, the child of tini (PID 1 itself ignores
 # signals sent from inside its own container).
+# The OMERO.server stand-in (tests/standin/) as `omero` in the test namespace, hardened like the chart.
+STANDIN = f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: omero, labels: {{app: omero-standin}}}}
+spec:
+  selector: {{matchLabels: {{app: omero-standin}}}}
+  template:
+    metadata: {{labels: {{app: omero-standin}}}}
+    spec:
+      automountServiceAccountToken: false
+      securityContext: {{runAsNonRoot: true, runAsUser: 999, seccompProfile: {{type: RuntimeDefault}}}}
+      containers:
+        - name: standin
+          image: {STANDIN_IMAGE}
+          imagePullPolicy: Never
+          ports: [{{containerPort: 4063}}, {{containerPort: 4064}}]
+          readinessProbe: {{tcpSocket: {{port: 4064}}, periodSeconds: 2}}
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities: {{drop: [ALL]}}
+          volumeMounts: [{{name: tmp, mountPath: /tmp}}]
+      volumes: [{{name: tmp, emptyDir: {{}}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: omero}}
+spec:
+  selector: {{app: omero-standin}}
+  ports: [{{name: tcp, port: 4063}}, {{name: ssl, port: 4064}}]
+"""
+# Run in a web container: GET a page from that pod's own gunicorn with a session cookie.
+ON_THIS_POD = """
+import sys, urllib.request
+request = urllib.request.Request("http://127.0.0.1:4080" + sys.argv[1], headers={"Cookie": "sessionid=" + sys.argv[2]})
+with urllib.request.urlopen(request, timeout=30) as answer:
+    print(answer.status, answer.read().decode())
+"""
 STOP_GUNICORN = """
 import os, signal
 for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -49,7 +88,8 @@ def image_values():
 
 @pytest.fixture(scope="module")
 def cluster(tools):
-    images = [WEB_IMAGE, NGINX_IMAGE, REDIS_IMAGE]
+    images = [WEB_IMAGE, NGINX_IMAGE, REDIS_IMAGE, STANDIN_IMAGE]
+    sysctls_before = sysctls()
     up = subprocess.run([CLUSTER, "up", *images], capture_output=True, text=True, timeout=2400)
     if up.returncode != 0:
         subprocess.run([CLUSTER, "down"], capture_output=True, text=True, timeout=300)
@@ -65,14 +105,20 @@ def cluster(tools):
         assert down.returncode == 0, down.stderr[-3000:]
         # The machine as it was: Docker still runs containers and publishes ports.
         assert docker("run", "--rm", WEB_IMAGE, "check", check=False).returncode == 0
+        assert sysctls() == sysctls_before  # kubelet and kube-proxy set some; put back
         links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
         assert "owk8s" not in links, links
         for tables in ("iptables-save", "ip6tables-save"):
             assert "KUBE-" not in subprocess.run([tables], capture_output=True, text=True).stdout, tables
 
 
-def run(env, *command, timeout=300, check=True):
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+def sysctls():
+    names = ["vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops", "net.ipv4.conf.all.route_localnet"]
+    return subprocess.run(["sysctl", *names], capture_output=True, text=True).stdout
+
+
+def run(env, *command, timeout=300, check=True, stdin=None):
+    result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
     if check:
         assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
     return result
@@ -172,25 +218,38 @@ def test_web_process_down_gives_the_maintenance_page(plain):
         forward.wait(timeout=10)
 
 
-def test_upgrade_rolls_the_pods_without_a_failed_request_and_keeps_the_secret_key(plain):
+def test_logged_in_user_stays_through_a_second_replica_and_a_zero_failure_upgrade(plain):
+    """With the stand-in as OMERO.server: a user logs in, both pods serve them, then `helm upgrade`
+    with a changed config value rolls every pod while requests run: none fails, the user is still
+    logged in, and the secret key is the same."""
     env, url = plain
+    kubectl(env, "apply", "-f", "-", stdin=STANDIN)
+    kubectl(env, "rollout", "status", "deployment/omero", "--timeout=120s", timeout=150)
+    settings = ["--set", "omeroHost=omero", "--set", "replicaCount=2"]
+    install(env, "plain", 30080, *settings)
+    user = WebUser(url)
+    assert user.login().status_code == 302
+    pods = web_pods(env, "plain")
+    assert len(pods) == 2
+    for pod in pods:
+        ping = kubectl(env, "exec", pod, "-c", "web", "--", "python3", "-c", ON_THIS_POD,
+                       "/webclient/keepalive_ping/", user.session_id).stdout  # fmt: skip
+        assert ping.strip() == "200 OK", pod
     secret_before = kubectl(env, "get", "secret", "plain-omero-web", "-o", "json").stdout
-    pods_before = set(web_pods(env, "plain"))
     with Loop(url + "/webclient/login/", workers=4, deadline=5.0) as loop:
-        install(env, "plain", 30080, "--set", "replicaCount=2", "--set-json",
-                'serverList=[["omero.example.org", 4064, "after-upgrade"]]')  # fmt: skip
-        run(env, "kubectl", "--namespace", NAMESPACE, "rollout", "status", "deployment/plain-omero-web", timeout=300)
+        install(env, "plain", 30080, *settings, "--set", "config.omero\\.web\\.page_size=100")
+        kubectl(env, "rollout", "status", "deployment/plain-omero-web", timeout=300)
         # ... and until the old pods have stopped (preStop, then nginx and gunicorn finishing).
-        wait_until(lambda: not pods_before & set(web_pods(env, "plain", terminating=True)), 120, "old pods gone")
+        wait_until(lambda: not set(pods) & set(web_pods(env, "plain", terminating=True)), 120, "old pods gone")
         time.sleep(1)
     print(f"\nupgrade: {summary(loop.answers)}")
     failed = [a for a in loop.answers if a.error or a.status != 200]
     assert len(loop.answers) > 100 and not failed, f"{len(failed)} failed of {summary(loop.answers)}: {failed[:5]}"
-    assert not pods_before & set(web_pods(env, "plain"))  # every pod was replaced
-    assert "after-upgrade" in get(url + "/webclient/login/").text
+    assert assert_logged_in(user)["omeName"] == "root"
     secret_after = kubectl(env, "get", "secret", "plain-omero-web", "-o", "json").stdout
     key = lambda text: base64.b64decode(json.loads(text)["data"]["secret-key"])  # noqa: E731
     assert key(secret_before) == key(secret_after)
+    assert not unknown_calls(kubectl(env, "logs", "deployment/omero").stdout)
 
 
 def test_network_policies_are_accepted(plain):
