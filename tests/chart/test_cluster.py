@@ -291,3 +291,11 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_make_e2e_k8s_installs_and_runs_helm_test(cluster):
+    """The target for users' own clusters, run against this one (kubectl's context = this cluster)."""
+    values = " ".join(image_values())
+    result = run(cluster, "make", "-C", REPO, "e2e-k8s", f"E2E_VALUES={values}", "E2E_NAMESPACE=e2e", timeout=900)
+    assert "login page, static file from nginx, /healthz: OK" in result.stdout, result.stdout[-2000:]
+    run(cluster, "helm", "uninstall", "omero-web-e2e", "--namespace", "e2e", "--wait", timeout=300)
