@@ -226,7 +226,10 @@ def test_logged_in_user_stays_through_a_second_replica_and_a_zero_failure_upgrad
     kubectl(env, "apply", "-f", "-", stdin=STANDIN)
     kubectl(env, "rollout", "status", "deployment/omero", "--timeout=120s", timeout=150)
     settings = ["--set", "omeroHost=omero", "--set", "replicaCount=2"]
+    unset = web_pods(env, "plain")
     install(env, "plain", 30080, *settings)
+    # The old pod keeps serving (without omeroHost) while its endpoint removal propagates.
+    wait_until(lambda: not set(unset) & set(web_pods(env, "plain", terminating=True)), 120, "old pods gone")
     user = WebUser(url)
     assert user.login().status_code == 302
     pods = web_pods(env, "plain")
