@@ -330,13 +330,12 @@ def redis_url_with_password(url, source, password, password_source):
     parts = urllib.parse.urlsplit(url)
     if parts.password is not None:
         raise ConfigError([f"{password_source} is set but {source} already has a password; keep only one of them."])
-    quoted = urllib.parse.quote(password, safe="")
     if parts.scheme == "unix":
         query = urllib.parse.parse_qsl(parts.query) + [("password", password)]
         return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
     user = urllib.parse.quote(urllib.parse.unquote(parts.username), safe="") if parts.username else ""
     host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{quoted}@{host}"))
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{urllib.parse.quote(password, safe='')}@{host}"))
 
 
 def redis_ops(url, source=ENV_REDIS_URL, secret=False):

@@ -75,9 +75,32 @@ STANDIN_IMAGE = os.environ.get("STANDIN_IMAGE", "omero-web-standin:latest")
 USERS = {"root": "omero", "user-1": "ome"}  # the stand-in's users (tests/standin/standin.py)
 
 
-def unknown_calls(logs):
-    """The stand-in's log lines for calls it does not implement: OMERO.web asked something new."""
-    return [line for line in logs.splitlines() if "UNKNOWN CALL" in line]
+# Runs inside a web container (compose or Kubernetes): GET a page from that container's own
+# gunicorn with a session cookie; prints the status and the body.
+GET_ON_THIS_WEB = """
+import sys, urllib.request
+request = urllib.request.Request("http://127.0.0.1:4080" + sys.argv[1], headers={"Cookie": "sessionid=" + sys.argv[2]})
+with urllib.request.urlopen(request, timeout=30) as answer:
+    print(answer.status, answer.read().decode())
+"""
+
+
+def assert_no_unknown_calls(standin_logs):
+    """No calls the stand-in does not implement (logged "UNKNOWN CALL"): OMERO.web asked nothing new."""
+    unknown = [line for line in standin_logs.splitlines() if "UNKNOWN CALL" in line]
+    assert not unknown, f"OMERO.web made calls the stand-in does not know: {unknown}"
+
+
+def wait_healthy(container_id, timeout=90):
+    """Wait for Docker's health check of the container to say healthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = json.loads(docker("inspect", container_id).stdout)[0]["State"]
+        if state.get("Health", {}).get("Status") == "healthy":
+            return
+        time.sleep(0.5)
+    logs = docker("logs", container_id, check=False)
+    raise AssertionError(f"{container_id[:12]} not healthy within {timeout}s:\n{(logs.stdout + logs.stderr)[-3000:]}")
 
 
 class Standin:
@@ -91,16 +114,13 @@ class Standin:
             STANDIN_IMAGE, port=4063, docker_args=("--network", self.network, "--network-alias", "omero")
         )
         self.docker_args = ("--network", self.network)
-        deadline = time.monotonic() + 60
-        while self.container.state().get("Health", {}).get("Status") != "healthy":
-            assert time.monotonic() < deadline, f"stand-in not healthy within 60 s:\n{self.container.logs()}"
-            time.sleep(0.5)
+        wait_healthy(self.container.id, timeout=60)
 
     def remove(self):
-        unknown = unknown_calls(self.container.logs())
+        logs = self.container.logs()
         self.container.remove()
         docker("network", "rm", self.network, check=False)
-        assert not unknown, f"OMERO.web made calls the stand-in does not know: {unknown}"
+        assert_no_unknown_calls(logs)
 
 
 class Stack:
@@ -122,10 +142,11 @@ class Stack:
             **{k: v for k, v in env.items() if not k.startswith("CONFIG_")},
         }
         self.scale_web = scale_web
-        self.files = ["compose.yaml", "compose.test.yaml"] if standin else ["compose.yaml"]
+        self.standin = standin
 
     def compose(self, *args, check=True, timeout=300):
-        files = [arg for name in self.files for arg in ("-f", os.path.join(REPO, name))]
+        names = ["compose.yaml", "compose.test.yaml"] if self.standin else ["compose.yaml"]
+        files = [arg for name in names for arg in ("-f", os.path.join(REPO, name))]
         return subprocess.run(
             ["docker", "compose", "-p", self.project, *files, *args],
             capture_output=True, text=True, check=check, timeout=timeout, env=self.env, cwd=REPO,
@@ -142,10 +163,10 @@ class Stack:
         return self
 
     def down(self):
-        unknown = unknown_calls(self.logs("omero")) if "compose.test.yaml" in self.files else []
+        standin_logs = self.logs("omero") if self.standin else ""
         self.compose("down", "-v", "--remove-orphans", check=False)
         os.unlink(self.env_file.name)
-        assert not unknown, f"OMERO.web made calls the stand-in does not know: {unknown}"
+        assert_no_unknown_calls(standin_logs)
 
     @property
     def url(self):
@@ -300,23 +321,3 @@ def assert_login_and_logout(base_url, prefix="", **user_args):
     home = replay.get("/webclient/")
     assert home.status_code == 302 and home.headers["Location"].startswith(prefix + "/webclient/login/")
     return user
-
-
-def login(base_url, prefix="", headers=None):
-    """GET the login page, then POST its form as a browser would; return (page, POST response).
-
-    The CSRF cookie is sent back explicitly: behind a TLS proxy it is marked Secure, and this
-    client talks plain http to nginx (the proxy's side of the connection)."""
-    page = requests.get(f"{base_url}{prefix}/webclient/login/", headers=headers, timeout=10)
-    assert page.status_code == 200, page.text[:500]
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    form = {"csrfmiddlewaretoken": token, "server": "1", "username": "root", "password": "omero"}
-    answer = requests.post(
-        page.url,
-        data=form,
-        headers={"Referer": page.url, **(headers or {})},
-        cookies={"csrftoken": page.cookies["csrftoken"]},
-        timeout=60,
-        allow_redirects=False,
-    )
-    return page, answer

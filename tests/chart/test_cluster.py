@@ -14,7 +14,16 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from docker_helpers import NGINX_IMAGE, STANDIN_IMAGE, WEB_IMAGE, WebUser, assert_logged_in, docker, unknown_calls
+from docker_helpers import (
+    GET_ON_THIS_WEB,
+    NGINX_IMAGE,
+    STANDIN_IMAGE,
+    WEB_IMAGE,
+    WebUser,
+    assert_logged_in,
+    assert_no_unknown_calls,
+    docker,
+)
 from load import Loop, summary
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -56,13 +65,6 @@ metadata: {{name: omero}}
 spec:
   selector: {{app: omero-standin}}
   ports: [{{name: tcp, port: 4063}}, {{name: ssl, port: 4064}}]
-"""
-# Run in a web container: GET a page from that pod's own gunicorn with a session cookie.
-ON_THIS_POD = """
-import sys, urllib.request
-request = urllib.request.Request("http://127.0.0.1:4080" + sys.argv[1], headers={"Cookie": "sessionid=" + sys.argv[2]})
-with urllib.request.urlopen(request, timeout=30) as answer:
-    print(answer.status, answer.read().decode())
 """
 STOP_GUNICORN = """
 import os, signal
@@ -235,7 +237,7 @@ def test_logged_in_user_stays_through_a_second_replica_and_a_zero_failure_upgrad
     pods = web_pods(env, "plain")
     assert len(pods) == 2
     for pod in pods:
-        ping = kubectl(env, "exec", pod, "-c", "web", "--", "python3", "-c", ON_THIS_POD,
+        ping = kubectl(env, "exec", pod, "-c", "web", "--", "python3", "-c", GET_ON_THIS_WEB,
                        "/webclient/keepalive_ping/", user.session_id).stdout  # fmt: skip
         assert ping.strip() == "200 OK", pod
     secret_before = kubectl(env, "get", "secret", "plain-omero-web", "-o", "json").stdout
@@ -252,7 +254,7 @@ def test_logged_in_user_stays_through_a_second_replica_and_a_zero_failure_upgrad
     secret_after = kubectl(env, "get", "secret", "plain-omero-web", "-o", "json").stdout
     key = lambda text: base64.b64decode(json.loads(text)["data"]["secret-key"])  # noqa: E731
     assert key(secret_before) == key(secret_after)
-    assert not unknown_calls(kubectl(env, "logs", "deployment/omero").stdout)
+    assert_no_unknown_calls(kubectl(env, "logs", "deployment/omero").stdout)
 
 
 def test_network_policies_are_accepted(plain):

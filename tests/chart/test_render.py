@@ -71,6 +71,12 @@ def container(objects, name):
     return found
 
 
+def secret_sources(objects):
+    """The Secrets (name, items) the web container's mounted secrets volume is made of."""
+    volumes = {v["name"]: v for v in web_deployment(objects)["spec"]["template"]["spec"]["volumes"]}
+    return [source["secret"] for source in volumes["secrets"]["projected"]["sources"]]
+
+
 def env(objects, name="web"):
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(objects, name)["env"]}
 
@@ -146,8 +152,7 @@ def test_secret_key_and_redis_password_are_generated_files_shared_by_every_repli
     variables = env(objects)
     assert variables["CONFIG_omero_web_secret__key_FILE"] == "/run/secrets/omero-web/secret-key"
     assert variables["REDIS_PASSWORD_FILE"] == "/run/secrets/omero-web/redis-password"
-    volume = {v["name"]: v for v in web_deployment(objects)["spec"]["template"]["spec"]["volumes"]}["secrets"]
-    assert {s["secret"]["name"] for s in volume["projected"]["sources"]} == {secret["metadata"]["name"]}
+    assert {s["name"] for s in secret_sources(objects)} == {secret["metadata"]["name"]}
     # One Deployment, one pod template for all replicas: every replica reads the same Secret.
     assert "replicas" not in web_deployment(objects)["spec"]  # the autoscaler owns the count
     (hpa,) = of_kind(objects, "HorizontalPodAutoscaler")
@@ -157,20 +162,18 @@ def test_secret_key_and_redis_password_are_generated_files_shared_by_every_repli
 
 
 def test_explicit_and_existing_secrets(render):
-    explicit = render(None, "--set", "secretKey=k" * 1, "--set", "redis.password=p@ss word")
+    explicit = render(None, "--set", "secretKey=k", "--set", "redis.password=p@ss word")
     (secret,) = of_kind(explicit, "Secret")
     assert base64.b64decode(secret["data"]["secret-key"]) == b"k"
     assert base64.b64decode(secret["data"]["redis-password"]) == b"p@ss word"
     existing = render("existing-secret-values.yaml")
     assert not of_kind(existing, "Secret")  # nothing generated: the site's Secret has both
-    volume = {v["name"]: v for v in web_deployment(existing)["spec"]["template"]["spec"]["volumes"]}["secrets"]
-    assert {s["secret"]["name"] for s in volume["projected"]["sources"]} == {"site-omero-web"}
+    assert {s["name"] for s in secret_sources(existing)} == {"site-omero-web"}
     external = render("external-redis-values.yaml")
     assert not of_kind(external, "Secret") or "redis-password" not in of_kind(external, "Secret")[0]["data"]
     assert env(external)["REDIS_URL"] == "redis://redis.example.org:6379/2"
-    volume = {v["name"]: v for v in web_deployment(external)["spec"]["template"]["spec"]["volumes"]}["secrets"]
-    assert {"key": "password", "path": "redis-password"} in [i for s in volume["projected"]["sources"]
-                                                               for i in s["secret"]["items"]]  # fmt: skip
+    items = [item for source in secret_sources(external) for item in source["items"]]
+    assert {"key": "password", "path": "redis-password"} in items
 
 
 def test_every_name_carries_the_release_and_two_releases_never_collide(render):

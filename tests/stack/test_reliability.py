@@ -1,14 +1,13 @@
 """Faults, restarts and load through the real stack. Every request has a deadline; a timeout, a
 refused connection or an unexpected status is a failure, and nothing is retried by the test."""
 
-import json
 import re
 import time
 
 import pytest
 import requests
 
-from docker_helpers import WEB_IMAGE, Stack, docker
+from docker_helpers import WEB_IMAGE, Stack, docker, wait_healthy
 from load import Loop, around, summary, time_wait_sockets, wrk
 
 LOGIN = "/webclient/login/"
@@ -16,16 +15,6 @@ LOGIN = "/webclient/login/"
 # (the connect timeout); on this 2-core machine a request finishing during a graceful stop once
 # took 1.13 s, so the bound leaves room for that while a hang (the old 60 s) still fails at once.
 SWITCH = 2.0
-
-
-def wait_healthy(container_id, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = json.loads(docker("inspect", container_id).stdout)[0]["State"]
-        if state.get("Health", {}).get("Status") == "healthy":
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{container_id[:12]} not healthy within {timeout}s")
 
 
 def assert_answers(answers, allowed=(200,), within=SWITCH, at_least=1, cut_off=False):

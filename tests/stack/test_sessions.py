@@ -8,15 +8,7 @@ import time
 import pytest
 import requests
 
-from docker_helpers import Stack, WebUser, assert_logged_in, docker
-
-# Runs inside a web container: GET a page from that replica's own gunicorn with a session cookie.
-ON_THIS_REPLICA = """
-import sys, urllib.request
-request = urllib.request.Request("http://127.0.0.1:4080" + sys.argv[1], headers={"Cookie": "sessionid=" + sys.argv[2]})
-with urllib.request.urlopen(request, timeout=30) as answer:
-    print(answer.status, answer.read().decode())
-"""
+from docker_helpers import GET_ON_THIS_WEB, Stack, WebUser, assert_logged_in, docker
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +33,7 @@ def test_logged_in_through_nginx_served_by_each_replica(replicas):
     user = logged_in(replicas)
     for container in replicas.ids("web"):
         ping = ("/webclient/keepalive_ping/", user.session_id)
-        result = replicas.exec(container, "python", "-c", ON_THIS_REPLICA, *ping)
+        result = replicas.exec(container, "python", "-c", GET_ON_THIS_WEB, *ping)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "200 OK", container[:12]
 

@@ -5,7 +5,7 @@ import time
 
 import requests
 
-from docker_helpers import docker, login
+from docker_helpers import WebUser, docker
 
 
 def test_login_page_through_nginx(stack):
@@ -54,7 +54,7 @@ def test_health_endpoint_does_not_touch_gunicorn(stack):
 
 
 def test_login_post_reaches_omero_web(stack):
-    _, answer = login(stack.url)
+    answer = WebUser(stack.url).login()
     assert answer.status_code == 200
     assert "Server is not responding" in answer.text  # OMERO.web's own error, not a CSRF 403
 

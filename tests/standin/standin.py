@@ -186,12 +186,12 @@ def _unknown(interface, name, amd):
 
 
 class Sessions:
-    """OMERO sessions (uuid -> user name) and the Glacier2 session of each client connection."""
+    """OMERO sessions: uuid -> user name. (A Glacier2 session needs no state here: the OMERO
+    session outlives it, as OMERO.web's detachOnDestroy asks.)"""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.users = {}
-        self.glacier2 = {}  # client connection -> its Glacier2 session's OMERO session uuid
 
     def user_of(self, session_uuid):
         with self.lock:
@@ -236,7 +236,6 @@ class Router(Glacier2.Router):
                 log.info("login refused for %r", user)
                 cb.ice_exception(Glacier2.PermissionDeniedException("Password check failed"))
                 return
-            sessions.glacier2[current.con.toString()] = session_uuid
             log.info("session %s for %s", session_uuid[:8], sessions.users[session_uuid])
         identity = Ice.Identity(session_uuid, "")
         cb.ice_response(Glacier2.SessionPrx.uncheckedCast(current.adapter.createProxy(identity)))
@@ -245,16 +244,12 @@ class Router(Glacier2.Router):
         cb.ice_exception(Glacier2.PermissionDeniedException("only user name and password"))
 
     def destroySession(self, current=None):
-        with self.sessions.lock:
-            self.sessions.glacier2.pop(current.con.toString(), None)
+        pass
 
 
 @answer_unknown
 class ServiceFactory(omero.api.ServiceFactory):
     """One servant for every session: the identity's name is the session uuid."""
-
-    def __init__(self, sessions):
-        self.sessions = sessions
 
     def _service(self, current, name, prx):
         return prx.uncheckedCast(current.adapter.createProxy(Ice.Identity(name, "standin")))
@@ -468,7 +463,7 @@ def main(argv=None):
     adapter.add(ConfigService(), Ice.Identity("IConfig", "standin"))
     adapter.add(AdminService(sessions), Ice.Identity("IAdmin", "standin"))
     adapter.add(QueryService(), Ice.Identity("IQuery", "standin"))
-    adapter.addServantLocator(Locator(ServiceFactory(sessions), sessions), "")
+    adapter.addServantLocator(Locator(ServiceFactory(), sessions), "")
     adapter.activate()
     signal.signal(signal.SIGTERM, lambda *_: communicator.shutdown())
     log.info("OMERO.server stand-in %s listening: %s", VERSION, endpoints)
