@@ -24,7 +24,7 @@ ICE_CACHE ?= $(HOME)/.cache/omero-web-containers/ice
 OMERO_WEB_VERSION := $(shell sed -n 's/^omero-web==\([^ ]*\).*/\1/p' omeroweb/requirements.lock)
 REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 PYTEST := $(VENV)/bin/pytest
-export WEB_IMAGE NGINX_IMAGE STANDALONE_IMAGE REDIS_IMAGE BASE_IMAGE REGISTRY IMAGE_TAG
+export WEB_IMAGE NGINX_IMAGE STANDALONE_IMAGE REDIS_IMAGE BASE_IMAGE REGISTRY IMAGE_TAG EXTRA_CA_BUNDLE
 BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg WEB_IMAGE=$(WEB_IMAGE) \
 	--build-arg VERSION=$(OMERO_WEB_VERSION) --build-arg REVISION=$(REVISION) \
 	--build-arg SOURCE="$(shell git remote get-url origin 2>/dev/null | grep -E '^https?://')"
@@ -48,7 +48,7 @@ help:
 	@echo "make base-image  build $(LOCAL_BASE_IMAGE) from the Debian archive (no registry needed)"
 	@echo "make standin-image build the OMERO.server stand-in for login tests ($(STANDIN_IMAGE))"
 	@echo "make redis-image build $(LOCAL_REDIS_IMAGE) from the Debian archive (then REDIS_IMAGE=$(LOCAL_REDIS_IMAGE))"
-	@echo "make bench       print start-up, config, size, static-file and load figures (report only)"
+	@echo "make bench       print start-up, config, size, static-file, load and Kubernetes figures (report only)"
 	@echo "make lock        regenerate the hash-pinned locks from the *.in files"
 	@echo "make clean       remove the images and the test virtualenv"
 
@@ -120,9 +120,12 @@ lint: venv
 base-image:
 	docker/base-image.sh $(DEBIAN_SUITE) $(DEBIAN_MIRROR) $(LOCAL_BASE_IMAGE)
 
+# Report only. The Kubernetes part (tests/bench/cluster.py) brings the test cluster up and down
+# (root; skipped otherwise; builds helm and Kubernetes once, like test-chart).
 bench: venv standin-image
 	$(VENV)/bin/python tests/bench/web.py
 	$(VENV)/bin/python tests/bench/stack.py
+	$(VENV)/bin/python tests/bench/cluster.py
 
 # The host virtualenv for tests: the application's lock (same pins as the image) plus test tools,
 # and the same patched Ice as the image (built once per patch set, cached in ICE_CACHE).

@@ -3,7 +3,8 @@
 
 On every start it gathers the OMERO.web configuration (lowest precedence first):
 
-1. baked defaults: ``/opt/omero/web/defaults/*.omero`` (from ``omeroweb/`` in the repository);
+1. baked defaults: ``/opt/omero/web/defaults/*.omero`` (from ``omeroweb/`` in the repository),
+   then the plugin presets ``OMERO_WEB_PLUGINS`` names (``defaults/plugins/<name>.omero``);
 2. user files: ``/opt/omero/web/config/*.omero`` (lexical order), lines like ``config set KEY VALUE``;
 3. shortcuts: ``OMEROHOST`` (+ ``OMEROPORT``), ``OMERO_WEB_PREFIX``;
 4. ``CONFIG_<property>`` (``.`` -> ``_``, ``_`` -> ``__``) and ``CONFIG_<property>_FILE``.
@@ -12,6 +13,8 @@ It validates the result against omero-web's own settings definitions, rewrites
 ``$OMERODIR/etc/grid/config.xml`` from scratch in this one process through omero-py's
 config API, and finally ``exec``s the command: ``web`` (gunicorn, the default), ``check``
 (print the effective configuration, secrets redacted), ``clearsessions``, or anything else.
+``collectstatic`` is for image builds: it links the static files of OMERO.web and of every
+plugin with a preset into ``omero.web.static_root``.
 
 Everything above ``main`` is pure logic with no side effects at import time, so it can be
 unit-tested without Docker.
@@ -24,9 +27,12 @@ import importlib
 import importlib.util
 import json
 import os
+import pkgutil
 import re
 import secrets
 import shlex
+import shutil
+import subprocess
 import sys
 import tempfile
 import urllib.parse
@@ -39,6 +45,7 @@ DEFAULTS_DIR = WEB_HOME + "/defaults"  # baked: 00-defaults.omero, gunicorn.conf
 USER_CONFIG_DIR = WEB_HOME + "/config"  # mounted by users: *.omero
 GUNICORN_CONFIG = DEFAULTS_DIR + "/gunicorn.conf.py"
 SUPERVISORD_CONFIG = DEFAULTS_DIR + "/supervisord.conf"  # omero-web-standalone only
+PLUGINS_DIR = DEFAULTS_DIR + "/plugins"  # one preset per plugin: <name>.omero (from omeroweb/plugins/)
 WEB_PORT = 4080
 DEFAULT_OMERO_SERVER_PORT = 4064
 
@@ -51,6 +58,7 @@ ENV_PUBLIC_URL = "OMERO_WEB_PUBLIC_URL"
 ENV_REDIS_URL = "REDIS_URL"
 ENV_REDIS_PASSWORD = "REDIS_PASSWORD"
 ENV_REDIS_WATCH = "OMERO_WEB_REDIS_WATCH_URL"  # set by the entrypoint for gunicorn.conf.py only
+ENV_PLUGINS = "OMERO_WEB_PLUGINS"  # comma-separated preset names, "all" or "none"
 
 KEY_PREFIX = "omero.web.prefix"
 KEY_STATIC_URL = "omero.web.static_url"
@@ -68,6 +76,16 @@ CORS_APP = "corsheaders"
 CORS_MIDDLEWARE = (
     {"index": 0.5, "class": "corsheaders.middleware.CorsMiddleware"},
     {"index": 10, "class": "corsheaders.middleware.CorsPostCsrfMiddleware"},
+)
+# Lists where a second identical entry is always a mistake (Django refuses a duplicate app); a
+# preset and a site's own .omero file may both add the same entry.
+UNIQUE_LIST_KEYS = (
+    KEY_APPS,
+    KEY_MIDDLEWARE,
+    "omero.web.open_with",
+    "omero.web.ui.top_links",
+    "omero.web.ui.center_plugins",
+    "omero.web.ui.right_plugins",
 )
 CACHE_SESSION_ENGINES = ("django.contrib.sessions.backends.cache", "django.contrib.sessions.backends.cached_db")
 
@@ -113,12 +131,15 @@ class Entry:
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """One omero-web setting definition: Django name, raw default, parser, description."""
+    """One omero-web setting definition: Django name, raw default, parser, description; for a
+    plugin's setting, the plugin's app and whether it has no usable default (must be set)."""
 
     django_name: str
     default: object
     parser: object
     description: str = ""
+    app: str = ""
+    required: bool = False
 
 
 # --- Names of environment variables <-> OMERO property keys. --------------------------------
@@ -367,6 +388,37 @@ def cors_ops(config):
     ]
 
 
+# --- Plugins: OMERO_WEB_PLUGINS picks preset .omero files. --------------------------------------
+
+
+def list_presets(directory):
+    """``{name: path}`` of the plugin presets, ``<directory>/<name>.omero``."""
+    return {os.path.basename(path).removesuffix(".omero"): path for path in list_omero_files(directory)}
+
+
+def select_presets(value, presets, source=ENV_PLUGINS):
+    """The preset files ``OMERO_WEB_PLUGINS`` names, in the order given: short names
+    (``iviewer``; ``omero-iviewer`` and ``omero_iviewer`` work too), ``all`` or ``none``."""
+    words = [w.lower() for w in re.split(r"[,\s]+", value) if w]
+    names = list(dict.fromkeys(re.sub(r"^omero[-_]", "", w) for w in words))
+    valid = ", ".join(sorted(presets)) + ", all or none"
+    if len(names) > 1 and {"all", "none"} & set(names):
+        raise ConfigError([f"{source}='{value}': use all or none alone, or a list of plugins ({valid})."])
+    if names in ([], ["none"]):
+        return []
+    if names == ["all"]:
+        return [presets[name] for name in sorted(presets)]
+    problems = []
+    for name in names:
+        if name not in presets:
+            close = difflib.get_close_matches(name, presets, n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            problems.append(f"{source}: '{name}' is not a plugin of this image.{hint} Choose from {valid}.")
+    if problems:
+        raise ConfigError(problems)
+    return [presets[name] for name in names]
+
+
 # --- Turning operations into one configuration. -----------------------------------------------
 
 
@@ -418,8 +470,15 @@ def _message(error):
 
 
 def normalise(config):
-    """Fix what upstream accepts but breaks: a prefix with a trailing slash, a bare "/"."""
+    """Fix what upstream accepts but breaks: a prefix with a trailing slash, a bare "/", the same
+    entry twice in a list such as ``omero.web.apps``."""
     config = dict(config)
+    for key in UNIQUE_LIST_KEYS:
+        items = _json_or_none(config.get(key))
+        if isinstance(items, list):
+            unique = [item for n, item in enumerate(items) if item not in items[:n]]
+            if len(unique) < len(items):
+                config[key] = dataclasses.replace(config[key], value=json.dumps(unique))
     if KEY_PREFIX in config:
         entry = config[KEY_PREFIX]
         prefix = entry.value.strip().rstrip("/")
@@ -441,7 +500,14 @@ class Schema:
     module_exists: object = lambda name: importlib.util.find_spec(name) is not None
 
     def default_value(self, key):
+        """The default as ``omero config append`` extends it: the raw JSON (a plugin's parser
+        may turn a JSON list into something else, e.g. omero.web.mapr.config into a dict)."""
         setting = self.settings[key]
+        if isinstance(setting.default, str):
+            try:
+                return json.loads(setting.default)
+            except ValueError:
+                pass
         return setting.parser(setting.default)
 
 
@@ -466,6 +532,9 @@ def validate(config, schema):
         entry = config[key]
         problems.extend(_check_entry(key, entry, schema))
     problems.extend(_check_product_rules(config, schema))
+    for key in sorted(k for k, setting in schema.settings.items() if setting.required and k not in config):
+        app = schema.settings[key].app
+        problems.append(f"{app} needs {key}, which has no default: set {key_to_env(key)} (or a .omero file line).")
     return problems
 
 
@@ -687,6 +756,19 @@ def resolve(ops, schema):
     return config
 
 
+def build_time_ops(ops, schema):
+    """For ``collectstatic`` at build time: a throw-away value for each plugin setting the site
+    must set (the first of a few words its parser accepts), so that Django can load the plugin."""
+    configured = {op.key for op in ops}
+    extra = []
+    for key, setting in sorted(schema.settings.items()):
+        if setting.required and key not in configured:
+            value = next((v for v in ("placeholder", "1", "true", "[]", "{}") if _parses(setting.parser, v)), None)
+            if value is not None:
+                extra.append(Op("set", key, value, "collectstatic (build time only)"))
+    return ops + extra
+
+
 def plugin_apps(ops):
     """The plugin names in ``omero.web.apps``, so their settings are known before validating."""
     try:
@@ -775,11 +857,13 @@ def load_schema(apps=()):
 
     ``omeroweb.settings`` reads ``$OMERODIR`` at import time; it is pointed at an empty
     scratch directory so the import sees only defaults and writes nothing that matters.
-    Plugins named in ``omero.web.apps`` contribute their own ``CUSTOM_SETTINGS_MAPPINGS``.
+    Each app in ``omero.web.apps`` adds the ``*SETTINGS_MAPPING(S)`` of its settings
+    modules (``<app>.settings``, ``<app>.*_settings``), as its own code defines them.
     """
-    saved = os.environ.get("OMERODIR")
+    saved = {name: os.environ.get(name) for name in ("OMERODIR", "DJANGO_SETTINGS_MODULE")}
     with tempfile.TemporaryDirectory(prefix="omero-web-schema-") as scratch:
         os.environ["OMERODIR"] = scratch
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omeroweb.settings")  # plugins read django.conf
         try:
             settings = importlib.import_module("omeroweb.settings")
             api = importlib.import_module("omeroweb.api.api_settings")
@@ -789,21 +873,66 @@ def load_schema(apps=()):
                 (settings, "DEVELOPMENT_SETTINGS_MAPPINGS"),
                 (api, "API_SETTINGS_MAPPING"),
             ]
-            for app in apps:
-                if importlib.util.find_spec(app) and importlib.util.find_spec(app + ".settings"):
-                    modules.append((importlib.import_module(app + ".settings"), "CUSTOM_SETTINGS_MAPPINGS"))
+            plugins = _plugin_settings(settings, apps)
         finally:
-            if saved is None:
-                os.environ.pop("OMERODIR", None)
-            else:
-                os.environ["OMERODIR"] = saved
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
     table = {}
     for module, name in modules:
         for key, values in getattr(module, name, {}).items():
             table[key] = Setting(*values[:4])
     for key, values in getattr(settings, "DEPRECATED_SETTINGS_MAPPINGS", {}).items():
         table.setdefault(key, Setting(*values[:4]))  # still accepted; upstream warns about them
+    for app, mapping in plugins:
+        for key, values in mapping.items():
+            table.setdefault(key, Setting(*values[:4], app=app, required=not _parses(values[2], values[1])))
     return Schema(table)
+
+
+def _plugin_settings(settings, apps):
+    """``[(app, mapping)]`` from the apps' settings modules. Imported with upstream's
+    ``process_custom_settings`` made lenient, so a plugin setting that has no usable default
+    (one the site must set) is reported by ``validate`` instead of failing the import."""
+    strict = settings.process_custom_settings
+
+    def lenient(module, name="CUSTOM_SETTINGS_MAPPINGS", deprecated=None):
+        for values in getattr(module, name, {}).values():
+            default = values[1]
+            setattr(module, values[0], values[2](default) if _parses(values[2], default) else default)
+
+    found, problems = [], []
+    settings.process_custom_settings = lenient
+    try:
+        for app in apps:
+            spec = importlib.util.find_spec(app) if app.isidentifier() else None
+            paths = spec.submodule_search_locations if spec else None
+            for info in pkgutil.iter_modules(paths or []):
+                if info.name != "settings" and not info.name.endswith("_settings"):
+                    continue
+                try:
+                    module = importlib.import_module(f"{app}.{info.name}")
+                except Exception as error:  # a plugin's import-time code can raise anything
+                    problems.append(f"{app}: cannot load its settings module {app}.{info.name}: {error}")
+                    continue
+                for name, mapping in vars(module).items():
+                    if name.endswith(("SETTINGS_MAPPING", "SETTINGS_MAPPINGS")) and isinstance(mapping, dict):
+                        found.append((app, mapping))
+    finally:
+        settings.process_custom_settings = strict
+    if problems:
+        raise ConfigError(problems)
+    return found
+
+
+def _parses(parser, value):
+    try:
+        parser(value)
+        return True
+    except Exception:
+        return False
 
 
 def write_config(omerodir, config):
@@ -844,6 +973,26 @@ def ensure_secret_key(omerodir, config):
     return path
 
 
+def collect_static(environ):
+    """Image builds (ours and derived ones): link the static files of OMERO.web and of every plugin
+    with a preset into ``omero.web.static_root``, as symbolic links to the installed packages (no
+    second copy). The configuration is the image's defaults plus every preset, written to a scratch
+    ``OMERODIR`` that is removed afterwards: the image keeps no config.xml or secret key."""
+    defaults_dir = environ.get("OMERO_WEB_DEFAULTS_DIR", DEFAULTS_DIR)
+    files = list_omero_files(defaults_dir) + select_presets("all", list_presets(os.path.join(defaults_dir, "plugins")))
+    ops = gather_ops(environ, files)
+    schema = load_schema(plugin_apps(ops))
+    config = resolve(build_time_ops(ops, schema), schema)
+    scratch = tempfile.mkdtemp(prefix="omero-web-collectstatic-")
+    try:
+        write_config(scratch, config)
+        env = dict(environ, OMERODIR=scratch, DJANGO_SETTINGS_MODULE="omeroweb.settings")
+        argv = ["django-admin", "collectstatic", "--noinput", "--link", "--verbosity", "0"]
+        return subprocess.run(argv, env=env).returncode
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def remove_stale_pid(omerodir):
     """A ``django.pid`` left by ``omero web start`` (e.g. the official image's var volume)."""
     path = os.path.join(omerodir, "var", "django.pid")
@@ -881,6 +1030,7 @@ USAGE = f"""usage: entrypoint.py [web | check | clearsessions | COMMAND...]
   web            run OMERO.web with gunicorn on port {WEB_PORT} (default)
   check          validate the configuration and print it (secrets redacted)
   clearsessions  remove expired sessions (Django's clearsessions)
+  collectstatic  image builds: link every installed plugin's static files into static_root
   healthcheck    exit 0 if gunicorn answers <prefix>/webgateway/ (used by HEALTHCHECK)
   standalone     supervisord running gunicorn and nginx (omero-web-standalone image)
   COMMAND...     anything else is run as given, e.g. bash
@@ -895,11 +1045,14 @@ def main(argv, environ=os.environ):
     omerodir = environ.get("OMERODIR", DEFAULT_OMERODIR)
     if command[0] == "healthcheck":
         return healthcheck(omerodir)
-    files = list_omero_files(environ.get("OMERO_WEB_DEFAULTS_DIR", DEFAULTS_DIR)) + list_omero_files(
-        environ.get("OMERO_WEB_CONFIG_DIR", USER_CONFIG_DIR)
-    )
-    managed = command[0] in ("web", "check", "clearsessions", "standalone")
+    defaults_dir = environ.get("OMERO_WEB_DEFAULTS_DIR", DEFAULTS_DIR)
+    managed = command[0] in ("web", "check", "clearsessions", "standalone", "collectstatic")
     try:
+        if command[0] == "collectstatic":
+            return collect_static(environ)
+        presets = select_presets(environ.get(ENV_PLUGINS, ""), list_presets(os.path.join(defaults_dir, "plugins")))
+        files = list_omero_files(defaults_dir) + presets
+        files += list_omero_files(environ.get("OMERO_WEB_CONFIG_DIR", USER_CONFIG_DIR))
         ops = gather_ops(environ, files)
         schema = load_schema(plugin_apps(ops))
         config = resolve(ops, schema)

@@ -4,8 +4,11 @@
 ARG BASE_IMAGE=debian:trixie-slim
 ARG WEB_IMAGE=omero-web:latest
 
-# The static files of the very same omero-web build (same version, no shared volume needed).
+# The static files of the very same omero-web build (same version, no shared volume needed): in
+# that image they are links into its venv; copy the files themselves. WEB_IMAGE may be a derived
+# image with more plugins (docs/plugins.md).
 FROM ${WEB_IMAGE} AS web
+RUN cp -RL /opt/omero/web/static /tmp/static-files
 
 FROM ${BASE_IMAGE}
 ARG VERSION=dev
@@ -24,7 +27,7 @@ RUN apt-get update \
            /etc/nginx/sites-enabled/* \
  && groupadd --system --gid 101 nginx \
  && useradd --system --uid 101 --gid nginx --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin nginx
-COPY --from=web /opt/omero/web/static /opt/omero/web/static
+COPY --from=web /tmp/static-files /opt/omero/web/static
 COPY nginx/nginx.conf.template nginx/prefix-redirect.conf.template /etc/omero-web-nginx/
 COPY nginx/maintenance.html /usr/share/omero-web-nginx/maintenance.html
 COPY nginx/start.sh /usr/local/bin/omero-web-nginx

@@ -48,18 +48,22 @@ RUN $VIRTUAL_ENV/bin/pip install --no-deps /build/wheels/zeroc_ice-*.whl \
  && strip --strip-unneeded $VIRTUAL_ENV/lib/python3*/site-packages/IcePy*.so \
  && $VIRTUAL_ENV/bin/pip check \
  && rm -rf /build
-# Size: test suites, numpy's f2py build tool, and Django translations OMERO.web never activates
-# (it has no LocaleMiddleware; LANGUAGE_CODE is en-gb).
+# Size: test suites, numpy's f2py build tool, type stubs, the plugins' JavaScript source maps (only
+# a browser's developer tools ask for them), and Django translations OMERO.web never activates (it has
+# no LocaleMiddleware; LANGUAGE_CODE is en-gb).
 RUN cd $VIRTUAL_ENV/lib/python3*/site-packages \
  && find . -depth -type d -name tests -exec rm -rf {} + \
+ && find . \( -name '*.map' -o -name '*.pyi' \) -type f -delete \
  && rm -rf numpy/f2py \
  && find django/conf/locale -mindepth 1 -maxdepth 1 -type d ! -name 'en' ! -name 'en_GB' -exec rm -rf {} +
 COPY omeroweb/00-defaults.omero omeroweb/gunicorn.conf.py omeroweb/redis_watch.py /opt/omero/web/defaults/
+COPY omeroweb/plugins/ /opt/omero/web/defaults/plugins/
 COPY entrypoint.py /usr/local/bin/entrypoint.py
-# collectstatic through the entrypoint, so static_root comes from the baked defaults.
-RUN PATH=$VIRTUAL_ENV/bin:$PATH DJANGO_SETTINGS_MODULE=omeroweb.settings \
-    $VIRTUAL_ENV/bin/python /usr/local/bin/entrypoint.py django-admin collectstatic --noinput --verbosity 0 \
- && test -f /opt/omero/web/static/webclient/css/layout.css
+# Static files of OMERO.web and every plugin, as links into the venv (static_root comes from the
+# baked defaults). The nginx image copies the files they point to.
+RUN PATH=$VIRTUAL_ENV/bin:$PATH $VIRTUAL_ENV/bin/python /usr/local/bin/entrypoint.py collectstatic >/dev/null \
+ && test -f /opt/omero/web/static/webclient/css/layout.css \
+ && test -f /opt/omero/web/static/omero_iviewer/openwith.js
 
 # --- final image ----------------------------------------------------------------------------
 FROM base
@@ -73,6 +77,12 @@ LABEL org.opencontainers.image.title="omero-web" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="AGPL-3.0-or-later"
 
+# CA certificates: Python's and pip's default trust store, so a derived image can pip-install a
+# plugin (docs/plugins.md) and OMERO.web can reach https services.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log /usr/share/doc/* /usr/share/man/*
 # Same user name, uid, paths, port and volume as the official openmicroscopy/omero-web image.
 RUN groupadd --system --gid 999 omero-web \
  && useradd --system --uid 999 --gid omero-web --home-dir /opt/omero/web --no-create-home \

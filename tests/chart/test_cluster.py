@@ -4,7 +4,6 @@ kube-proxy binds to loopback only, or `kubectl port-forward`. Every request has 
 
 import base64
 import json
-import os
 import re
 import socket
 import subprocess
@@ -14,9 +13,21 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
+from cluster_helpers import (
+    NAMESPACE,
+    REPO,
+    cluster_down,
+    cluster_up,
+    helm,
+    image_values,
+    install,
+    kubectl,
+    run,
+    wait_until,
+    web_pods,
+)
 from docker_helpers import (
     GET_ON_THIS_WEB,
-    NGINX_IMAGE,
     STANDIN_IMAGE,
     WEB_IMAGE,
     WebUser,
@@ -26,12 +37,6 @@ from docker_helpers import (
 )
 from load import Loop, summary
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-CHART = os.path.join(REPO, "helm", "omero-web")
-CLUSTER = os.path.join(HERE, "k8s", "cluster.sh")
-REDIS_IMAGE = os.environ.get("REDIS_IMAGE", "redis:8-alpine")
-NAMESPACE = "omero"
 # Run in the web container: SIGTERM to gunicorn's master, the child of tini (PID 1 itself ignores
 # signals sent from inside its own container).
 # The OMERO.server stand-in (tests/standin/) as `omero` in the test namespace, hardened like the chart.
@@ -74,36 +79,14 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
 """
 
 
-def split(image):
-    repository, _, tag = image.rpartition(":")
-    return repository, tag
-
-
-def image_values():
-    """Our images as built here (no registry): their local names and tags."""
-    args = []
-    for key, image in (("image.web", WEB_IMAGE), ("image.nginx", NGINX_IMAGE), ("redis.image", REDIS_IMAGE)):
-        repository, tag = split(image)
-        args += ["--set", f"{key}.repository={repository}", "--set", f"{key}.tag={tag}"]
-    return args
-
-
 @pytest.fixture(scope="module")
 def cluster(tools):
-    images = [WEB_IMAGE, NGINX_IMAGE, REDIS_IMAGE, STANDIN_IMAGE]
     sysctls_before = sysctls()
-    up = subprocess.run([CLUSTER, "up", *images], capture_output=True, text=True, timeout=2400)
-    if up.returncode != 0:
-        subprocess.run([CLUSTER, "down"], capture_output=True, text=True, timeout=300)
-        raise AssertionError(f"cluster up failed:\n{up.stderr[-5000:]}")
-    line = subprocess.run([CLUSTER, "env"], capture_output=True, text=True, check=True).stdout
-    kubeconfig = re.search(r"KUBECONFIG=(\S+)", line).group(1)
-    bin_dir = re.search(r"PATH=([^:]+):", line).group(1)
-    env = dict(os.environ, KUBECONFIG=kubeconfig, PATH=f"{tools}:{bin_dir}:{os.environ['PATH']}")
+    env = cluster_up(tools)
     try:
         yield env
     finally:
-        down = subprocess.run([CLUSTER, "down"], capture_output=True, text=True, timeout=300)
+        down = cluster_down()
         assert down.returncode == 0, down.stderr[-3000:]
         # The machine as it was: Docker still runs containers and publishes ports.
         assert docker("run", "--rm", WEB_IMAGE, "check", check=False).returncode == 0
@@ -117,30 +100,6 @@ def cluster(tools):
 def sysctls():
     names = ["vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops", "net.ipv4.conf.all.route_localnet"]
     return subprocess.run(["sysctl", *names], capture_output=True, text=True).stdout
-
-
-def run(env, *command, timeout=300, check=True, stdin=None):
-    result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
-    if check:
-        assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
-    return result
-
-
-def kubectl(env, *args, **kwargs):
-    return run(env, "kubectl", "--namespace", NAMESPACE, *args, **kwargs)
-
-
-def helm(env, *args, **kwargs):
-    return run(env, "helm", "--namespace", NAMESPACE, *args, **kwargs)
-
-
-def install(env, release, node_port, *values):
-    helm(
-        env, "upgrade", "--install", release, CHART, "--create-namespace", "--wait", "--timeout", "5m",
-        *image_values(), "--set", "service.type=NodePort", "--set", f"service.nodePort={node_port}", *values,
-        timeout=400,
-    )  # fmt: skip
-    return f"http://127.0.0.1:{node_port}"
 
 
 def get(url, **kwargs):
@@ -263,12 +222,6 @@ def test_network_policies_are_accepted(plain):
     assert {p["metadata"]["name"] for p in policies} >= {"plain-omero-web", "plain-omero-web-redis"}
 
 
-def web_pods(env, release, terminating=False):
-    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=web"
-    pods = json.loads(kubectl(env, "get", "pods", "-l", selector, "-o", "json").stdout)["items"]
-    return [p["metadata"]["name"] for p in pods if terminating or "deletionTimestamp" not in p["metadata"]]
-
-
 def pod_ready(env, pod):
     status = json.loads(kubectl(env, "get", "pod", pod, "-o", "json").stdout)["status"]
     return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
@@ -277,19 +230,6 @@ def pod_ready(env, pod):
 def maintenance(url):
     answer = get(url)
     return answer if answer.status_code == 503 else None
-
-
-def wait_until(check, seconds, what):
-    deadline, last = time.monotonic() + seconds, None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result is not None and result is not False:  # a Response is falsy for 4xx/5xx
-                return result
-        except requests.RequestException as error:
-            last = error
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: not within {seconds}s (last error: {last})")
 
 
 def free_port():

@@ -31,8 +31,11 @@ def test_no_compiler_or_build_leftovers(web):
     for tool in ("gcc", "cc", "g++", "c++", "make", "patch"):
         assert not host.exists(tool), tool
     assert not host.file("/usr/include/python3.13").exists
-    assert not host.file("/etc/ssl/certs/ca-certificates.crt").exists
+    # Debian's CA certificates only: the build's extra CAs (EXTRA_CA_BUNDLE) are not trusted here.
     assert not host.file("/usr/local/share/ca-certificates/extra").exists
+    debian = int(host.check_output("ls /usr/share/ca-certificates/mozilla | wc -l"))
+    trusted = host.file("/etc/ssl/certs/ca-certificates.crt").content_string.count("BEGIN CERTIFICATE")
+    assert trusted == debian > 100
     assert not host.file("/build").exists
 
 

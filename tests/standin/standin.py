@@ -266,6 +266,9 @@ class ServiceFactory(omero.api.ServiceFactory):
     def getQueryService(self, current=None):
         return self._service(current, "IQuery", omero.api.IQueryPrx)
 
+    def getScriptService(self, current=None):
+        return self._service(current, "IScript", omero.api.IScriptPrx)
+
     def setCallback(self, callback, current=None):
         pass
 
@@ -321,6 +324,8 @@ class ConfigService(omero.api.IConfig):
         "omero.upgrades.url": "",  # no upgrade check from OMERO.web
         "omero.router.insecure": "",
         "omero.mail.config": "false",
+        "omero.pixeldata.max_plane_width": "3192",  # OMERO.server's defaults (OMERO.figure reads them)
+        "omero.pixeldata.max_plane_height": "3192",
     }
 
     def getConfigValue_async(self, cb, key, current=None):
@@ -389,6 +394,19 @@ class QueryService(omero.api.IQuery):
     def projection_async(self, cb, query, params, current=None):
         log.info("projection %s", " ".join(query.split()))
         cb.ice_response(project(query, params))
+
+
+@answer_unknown
+class ScriptService(omero.api.IScript):
+    """A server without scripts (OMERO.figure asks for its export script and for lookup tables)."""
+
+    def getScriptID_async(self, cb, path, current=None):
+        log.info("getScriptID %s: none", path)
+        cb.ice_response(-1)
+
+    def getScriptsByMimetype_async(self, cb, mimetype, current=None):
+        log.info("getScriptsByMimetype %s: none", mimetype)
+        cb.ice_response([])
 
 
 class Locator(Ice.ServantLocator):
@@ -463,6 +481,7 @@ def main(argv=None):
     adapter.add(ConfigService(), Ice.Identity("IConfig", "standin"))
     adapter.add(AdminService(sessions), Ice.Identity("IAdmin", "standin"))
     adapter.add(QueryService(), Ice.Identity("IQuery", "standin"))
+    adapter.add(ScriptService(), Ice.Identity("IScript", "standin"))
     adapter.addServantLocator(Locator(ServiceFactory(), sessions), "")
     adapter.activate()
     signal.signal(signal.SIGTERM, lambda *_: communicator.shutdown())

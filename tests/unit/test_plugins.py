@@ -1,0 +1,235 @@
+"""OMERO_WEB_PLUGINS presets, plugin settings validation, and sites' own plugin .omero files."""
+
+import json
+import os
+import re
+import shutil
+import sys
+
+import pytest
+from conftest import BAKED_DEFAULTS, REPO
+
+from entrypoint import (
+    PLUGINS_DIR,
+    ConfigError,
+    build_time_ops,
+    gather_ops,
+    list_omero_files,
+    list_presets,
+    load_schema,
+    plugin_apps,
+    resolve,
+    select_presets,
+)
+
+PRESETS = list_presets(os.path.join(BAKED_DEFAULTS, "plugins"))
+OFFICIAL_FILE = os.path.join(REPO, "tests", "data", "official-standalone-webapps.omero")
+OFFICIAL_APPS = ["omero_figure", "omero_iviewer", "omero_mapr", "omero_parade", "omero_autotag", "omero_tagsearch"]
+
+
+def standalone_default():
+    """OMERO_WEB_PLUGINS as the omero-web-standalone image sets it (its Dockerfile is the source)."""
+    with open(os.path.join(REPO, "docker", "standalone.Dockerfile")) as handle:
+        return re.search(r"OMERO_WEB_PLUGINS=(\S+)", handle.read()).group(1)
+
+
+def build(layout, user_files=(), **variables):
+    """The configuration main() would write, with the schema of the apps it enables."""
+    _, config_dir, base = layout
+    for path in user_files:
+        shutil.copy(path, config_dir)
+    environ = {**base, **variables}
+    presets = select_presets(environ.get("OMERO_WEB_PLUGINS", ""), PRESETS)
+    files = list_omero_files(BAKED_DEFAULTS) + presets + list_omero_files(str(config_dir))
+    ops = gather_ops(environ, files)
+    return resolve(ops, load_schema(plugin_apps(ops)))
+
+
+def value(config, key):
+    return json.loads(config[key].value) if key in config else None
+
+
+def test_every_preset_enables_an_installed_app_and_nothing_else_by_default(layout):
+    assert sorted(PRESETS) == ["autotag", "figure", "fpbioimage", "gallery", "iviewer", "mapr", "parade", "tagsearch"]
+    assert PLUGINS_DIR.endswith("/defaults/plugins")  # the Dockerfile copies omeroweb/plugins/ there
+    for name in PRESETS:
+        apps = value(build(layout, OMERO_WEB_PLUGINS=name), "omero.web.apps")
+        assert len(apps) == 1 and apps[0].startswith("omero_"), (name, apps)
+        __import__(apps[0])  # installed (the host venv uses the image's lock)
+
+
+def test_none_and_empty_leave_the_core_alone(layout):
+    core = build(layout)
+    for chosen in ("none", "", " NONE "):
+        config = build(layout, OMERO_WEB_PLUGINS=chosen)
+        assert {k: e.value for k, e in config.items()} == {k: e.value for k, e in core.items()}
+    assert "omero.web.apps" not in core and "omero.web.viewer.view" not in core
+
+
+def test_named_plugins_get_what_their_documentation_prescribes(layout):
+    config = build(layout, OMERO_WEB_PLUGINS="iviewer, figure,omero-parade,omero_mapr")
+    assert value(config, "omero.web.apps") == ["omero_iviewer", "omero_figure", "omero_parade", "omero_mapr"]
+    assert config["omero.web.viewer.view"].value == "omero_iviewer.views.index"
+    assert [entry[0] for entry in value(config, "omero.web.open_with")] == [
+        "Image viewer",  # OMERO.web's own entry stays first
+        "omero_iviewer",
+        "omero_figure",
+    ]
+    links = [link[0] for link in value(config, "omero.web.ui.top_links")]
+    assert links == ["Data", "History", "Help", "Figure", "Any Value"]
+    assert value(config, "omero.web.ui.center_plugins") == [["Parade", "omero_parade/init.js.html", "omero_parade"]]
+    assert value(config, "omero.web.mapr.config")[0]["menu"] == "anyvalue"
+    assert "/plugins/iviewer.omero line" in config["omero.web.viewer.view"].source
+
+
+def test_all_enables_every_preset(layout):
+    apps = value(build(layout, OMERO_WEB_PLUGINS="all"), "omero.web.apps")
+    assert sorted(apps) == sorted(f"omero_{name}" for name in PRESETS)
+
+
+@pytest.mark.parametrize(
+    "chosen, says",
+    [
+        ("ivewer", ["'ivewer' is not a plugin of this image. Did you mean iviewer?", "autotag, figure,"]),
+        ("figure,zarr", ["'zarr' is not a plugin of this image.", "all or none"]),
+        ("all,figure", ["use all or none alone"]),
+        ("none,figure", ["use all or none alone"]),
+    ],
+)
+def test_unknown_or_mixed_names_are_refused_with_the_valid_ones(check, chosen, says):
+    status, out, err = check(OMERO_WEB_PLUGINS=chosen)
+    assert status == 2 and out == ""
+    assert "OMERO_WEB_PLUGINS" in err
+    for text in says:
+        assert text in err
+
+
+def test_site_files_and_config_variables_win_over_presets(layout, tmp_path):
+    links = '[["Data", "webindex"], ["Figure", "figure_index"]]'
+    site = tmp_path / "50-site.omero"
+    site.write_text(f"config set omero.web.ui.top_links '{links}'\n")
+    config = build(
+        layout,
+        [site],
+        OMERO_WEB_PLUGINS="figure,iviewer",
+        CONFIG_omero_web_viewer_view="webclient.views.image_viewer",
+    )
+    assert value(config, "omero.web.ui.top_links") == json.loads(links)
+    assert config["omero.web.viewer.view"].value == "webclient.views.image_viewer"
+    config = build(layout, OMERO_WEB_PLUGINS="figure", CONFIG_omero_web_apps='["omero_iviewer"]')
+    assert value(config, "omero.web.apps") == ["omero_iviewer"]
+
+
+def test_a_site_appending_a_preset_app_itself_gets_it_once(layout, tmp_path):
+    site = tmp_path / "10-iviewer.omero"
+    site.write_text(
+        "config append omero.web.apps '\"omero_iviewer\"'\n"
+        'config append omero.web.open_with \'["omero_iviewer", "omero_iviewer_index", '
+        '{"script_url": "omero_iviewer/openwith.js", "supported_objects": ["images", "dataset", "well"], '
+        '"label": "OMERO.iviewer"}]\'\n'
+    )
+    config = build(layout, [site], OMERO_WEB_PLUGINS="iviewer")
+    assert value(config, "omero.web.apps") == ["omero_iviewer"]
+    assert [entry[0] for entry in value(config, "omero.web.open_with")] == ["Image viewer", "omero_iviewer"]
+    config = build(layout, CONFIG_omero_web_apps='["omero_figure", "omero_figure"]')
+    assert value(config, "omero.web.apps") == ["omero_figure"]
+
+
+@pytest.mark.parametrize("plugins", ["", "none", "standalone"])
+def test_the_official_standalone_file_gives_the_official_apps(layout, plugins):
+    """Mounted unchanged on omero-web (no presets) or on omero-web-standalone (its presets too)."""
+    chosen = standalone_default() if plugins == "standalone" else plugins
+    config = build(layout, [OFFICIAL_FILE], OMERO_WEB_PLUGINS=chosen)
+    assert value(config, "omero.web.apps") == OFFICIAL_APPS
+    assert [m["class"] for m in value(config, "omero.web.middleware")].count(
+        "whitenoise.middleware.WhiteNoiseMiddleware"
+    ) == 1
+    assert [entry[0] for entry in value(config, "omero.web.open_with")] == [
+        "Image viewer",
+        "omero_figure",
+        "omero_iviewer",
+    ]
+    assert [p[0] for p in value(config, "omero.web.ui.center_plugins")] == ["Parade", "Auto Tag"]
+    links = [link[0] for link in value(config, "omero.web.ui.top_links")]
+    assert links == ["Data", "History", "Mapr", "Figure", "Help", "Tag Search"]
+
+
+def test_standalone_default_is_the_official_set(layout):
+    config = build(layout, OMERO_WEB_PLUGINS=standalone_default())
+    assert value(config, "omero.web.apps") == OFFICIAL_APPS
+
+
+@pytest.mark.parametrize(
+    "variables, says",
+    [
+        (
+            {"CONFIG_omero_web_iviewer_max__projection__byte": "1"},
+            "omero.web.iviewer.max_projection_byte is not an OMERO.web setting. Did you mean "
+            "omero.web.iviewer.max_projection_bytes (CONFIG_omero_web_iviewer_max__projection__bytes)?",
+        ),
+        ({"CONFIG_omero_web_iviewer_max__projection__bytes": "lots"}, "is invalid"),
+        ({"CONFIG_omero_web_mapr_config": "{menu: gene}"}, "omero.web.mapr.config='{menu: gene}' is invalid"),
+        ({"CONFIG_omero_figure_max__active__channels": "ten"}, "omero.figure.max_active_channels='ten' is invalid"),
+        ({"CONFIG_omero_web_gallery_categry__queries": "{}"}, "Did you mean omero.web.gallery.category_queries"),
+    ],
+)
+def test_plugin_settings_are_validated_from_the_plugins_own_definitions(check, variables, says):
+    status, _, err = check(OMERO_WEB_PLUGINS="all", **variables)
+    assert status == 2
+    assert says in err
+
+
+def test_plugin_settings_are_accepted_when_right(check):
+    status, out, err = check(
+        OMERO_WEB_PLUGINS="all",
+        CONFIG_omero_web_iviewer_max__projection__bytes="268435456",
+        CONFIG_omero_figure_max__active__channels="15",
+        CONFIG_omero_web_gallery_title="Our images",
+    )
+    assert status == 0, err
+    assert "omero.web.iviewer.max_projection_bytes=268435456" in out
+
+
+def test_a_plugin_setting_without_default_must_be_set(check, tmp_path, monkeypatch):
+    """Any plugin (here a made-up one of a derived image): settings read from its *_settings module."""
+    package = tmp_path / "site" / "omero_needs_admin"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "needs_settings.py").write_text(
+        "import sys\n"
+        "from omeroweb.settings import process_custom_settings\n"
+        "def not_empty(value):\n"
+        "    if not value:\n"
+        "        raise ValueError('empty')\n"
+        "    return value\n"
+        "NEEDS_SETTINGS_MAPPING = {\n"
+        "    'omero.web.needs.admin.user': ['NEEDS_ADMIN', '', not_empty, None],\n"
+        "    'omero.web.needs.color': ['NEEDS_COLOR', 'red', str, None],\n"
+        "}\n"
+        "process_custom_settings(sys.modules[__name__], 'NEEDS_SETTINGS_MAPPING')\n"
+    )
+    monkeypatch.syspath_prepend(str(package.parent))
+    apps = '["omero_needs_admin"]'
+    status, _, err = check(CONFIG_omero_web_apps=apps)
+    assert status == 2
+    assert (
+        "omero_needs_admin needs omero.web.needs.admin.user, which has no default: "
+        "set CONFIG_omero_web_needs_admin_user" in err
+    )
+    status, _, err = check(CONFIG_omero_web_apps=apps, CONFIG_omero_web_needs_colour="blue")
+    assert "Did you mean omero.web.needs.color" in err
+    status, _, err = check(CONFIG_omero_web_apps=apps, CONFIG_omero_web_needs_admin_user="root")
+    assert status == 0, err
+    # Image builds (collectstatic) load the plugin with a throw-away value instead.
+    ops = build_time_ops([], load_schema(["omero_needs_admin"]))
+    assert [(op.key, op.value) for op in ops] == [("omero.web.needs.admin.user", "placeholder")]
+    sys.modules.pop("omero_needs_admin.needs_settings", None)
+    sys.modules.pop("omero_needs_admin", None)
+
+
+def test_select_presets_keeps_the_order_given_and_ignores_repeats():
+    presets = {"a": "/p/a.omero", "b": "/p/b.omero"}
+    assert select_presets("b,a,b", presets) == ["/p/b.omero", "/p/a.omero"]
+    assert select_presets("ALL", presets) == ["/p/a.omero", "/p/b.omero"]
+    with pytest.raises(ConfigError):
+        select_presets("c", presets)
