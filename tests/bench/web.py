@@ -1,8 +1,8 @@
 """`make bench`: figures for the omero-web image. Reports only; nothing here is a pass/fail test.
 
 (a) applying 30 CONFIG_* variables: entrypoint.py (one process) vs one `omero config set` per variable
-(b) `docker run` -> first 200 on the login page
-(c) image size
+(b) `docker run` -> first 200 on the login page, without plugins and with all of them
+(c) image sizes (omero-web, omero-web-nginx, omero-web-standalone)
 """
 
 import os
@@ -14,7 +14,7 @@ import time
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from docker_helpers import WEB_IMAGE, Container, docker  # noqa: E402
+from docker_helpers import NGINX_IMAGE, STANDALONE_IMAGE, WEB_IMAGE, Container, docker  # noqa: E402
 
 # 30 real settings of several kinds (bool, int, str, JSON), as a site would set them.
 VARIABLES = {
@@ -79,13 +79,14 @@ def bench_config():
     print(f"    ({theirs / 30:.2f} s per variable) -> {theirs / ours:.1f}x faster (goal >= 10x)")
 
 
-def bench_start(runs=5):
+def bench_start(plugins, runs=5):
     """Polls until the first 200. A refused connection means "not listening yet"; a timed-out
     request (2 s deadline) or any other answer is an error, counted and reported."""
     times, errors = [], []
     for _ in range(runs):
         started = time.monotonic()
-        web = Container(WEB_IMAGE, env={"CONFIG_omero_web_server__list": '[["omero.example.org", 4064, "o"]]'})
+        env = {"CONFIG_omero_web_server__list": '[["omero.example.org", 4064, "o"]]', "OMERO_WEB_PLUGINS": plugins}
+        web = Container(WEB_IMAGE, env=env)
         try:
             url = web.url + "/webclient/login/"
             while time.monotonic() - started < 60:
@@ -106,18 +107,21 @@ def bench_start(runs=5):
         finally:
             web.remove()
     print(
-        f"(b) docker run -> first 200 on /webclient/login/: median {statistics.median(times):.2f} s, "
+        f"(b) OMERO_WEB_PLUGINS={plugins}: docker run -> first 200 on /webclient/login/: "
+        f"median {statistics.median(times):.2f} s, "
         f"min {min(times):.2f} s over {len(times)} runs, {len(errors)} errors {errors[:5]} (goal <= 3 s)"
     )
 
 
 def bench_size():
-    size = int(docker("image", "inspect", "-f", "{{.Size}}", WEB_IMAGE).stdout)
-    print(f"(c) {WEB_IMAGE} size: {size / 1e6:.0f} MB uncompressed (goal <= 300 MB)")
+    for image, goal in ((WEB_IMAGE, " (goal <= 320 MB with every plugin)"), (NGINX_IMAGE, ""), (STANDALONE_IMAGE, "")):
+        size = int(docker("image", "inspect", "-f", "{{.Size}}", image).stdout)
+        print(f"(c) {image} size: {size / 1e6:.0f} MB uncompressed{goal}")
 
 
 if __name__ == "__main__":
     print(f"Benchmarks of {WEB_IMAGE} on {os.cpu_count()} CPUs (report only)")
     bench_config()
-    bench_start()
+    bench_start("none")
+    bench_start("all")
     bench_size()

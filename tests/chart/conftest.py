@@ -4,6 +4,8 @@ import subprocess
 import pytest
 import yaml
 
+from cluster_helpers import build_tools
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CHART = os.path.join(REPO, "helm", "omero-web")
@@ -13,9 +15,7 @@ KUBE_VERSION = "1.35.0"  # the real cluster's minor; kubeconform also checks the
 @pytest.fixture(scope="session")
 def tools():
     """Directory with helm and kubeconform, built from the Go module proxy (cached)."""
-    result = subprocess.run([os.path.join(HERE, "tools.sh")], capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout.strip().splitlines()[-1]
+    return build_tools()
 
 
 @pytest.fixture(scope="session")

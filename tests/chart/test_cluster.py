@@ -115,8 +115,9 @@ def plain(cluster):
 @pytest.fixture(scope="module")
 def prefixed(cluster):
     url = install(
-        cluster, "prefixed", 30081, "--set", "prefix=/omero", "--set", "cors.origins={https://app.example.org}"
-    )
+        cluster, "prefixed", 30081, "--set", "prefix=/omero", "--set", "cors.origins={https://app.example.org}",
+        "--set", "plugins={figure,iviewer}",
+    )  # fmt: skip
     return cluster, url
 
 
@@ -147,6 +148,12 @@ def test_two_releases_side_by_side_with_a_prefix_and_cors(plain, prefixed):
         timeout=10,
     )
     assert preflight.headers.get("Access-Control-Allow-Origin") == "https://app.example.org"
+    # The plugins named in `plugins` are routed, and their files come from the nginx sidecar.
+    for page in ("/omero/figure/", "/omero/iviewer/"):
+        answer = get(url + page)
+        assert answer.status_code == 302 and answer.headers["Location"].startswith("/omero/webclient/login/"), page
+    script = get(url + "/omero/static/omero_iviewer/main.js")
+    assert script.status_code == 200 and script.headers["Server"] == "nginx" and len(script.content) > 1000
     # Both releases run in one namespace, their objects apart.
     names = kubectl(env, "get", "deployments,services,secrets,networkpolicies", "-o", "name").stdout.split()
     for release in ("plain", "prefixed"):
