@@ -32,7 +32,7 @@ BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg WEB_IMAGE=$(WEB_IM
 STANDIN_IMAGE := $(REGISTRY)omero-web-standin:$(IMAGE_TAG)
 export STANDIN_IMAGE
 
-.PHONY: help build standin-image test test-unit test-image test-stack test-chart k8s-up k8s-down e2e-k8s lint base-image redis-image up down bench clean lock venv
+.PHONY: help build standin-image test test-unit test-image test-stack test-chart chart-tools k8s-up k8s-down e2e-k8s lint base-image redis-image up down bench clean lock venv
 
 help:
 	@echo "make build       build omero-web, omero-web-nginx, omero-web-standalone (BASE_IMAGE=$(BASE_IMAGE))"
@@ -42,6 +42,7 @@ help:
 	@echo "make test-image  tests against the built omero-web image (needs Docker)"
 	@echo "make test-stack  compose stack and standalone tests: nginx, maintenance, prefix, CORS, sessions"
 	@echo "make test-chart  the Helm chart: lint, schemas, rendered objects (builds helm once; needs Go)"
+	@echo "make chart-tools build helm, kubeconform, kube-score and the test Kubernetes from the Go module proxy (cached)"
 	@echo "make k8s-up / k8s-down  a single-node Kubernetes (root) with the images loaded, and its removal"
 	@echo "make e2e-k8s     install the chart on your own cluster (kubectl context) with REGISTRY/IMAGE_TAG images, helm test"
 	@echo "make lint        ruff and shell syntax checks"
@@ -89,6 +90,11 @@ test-stack: venv standin-image
 # from the Go module proxy once (needs Go), cached in ~/.cache.
 test-chart: venv standin-image
 	$(PYTEST) tests/chart
+
+# What test-chart builds on first use, built ahead: .ci/run runs it beside the image builds.
+chart-tools:
+	tests/chart/tools.sh >/dev/null
+	tests/chart/k8s/build.sh >/dev/null
 
 # A single-node Kubernetes with the images loaded (root), for trying the chart by hand;
 # `eval "$$(tests/chart/k8s/cluster.sh env)"` then gives kubectl and KUBECONFIG.

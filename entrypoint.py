@@ -45,7 +45,7 @@ DEFAULTS_DIR = WEB_HOME + "/defaults"  # baked: 00-defaults.omero, gunicorn.conf
 USER_CONFIG_DIR = WEB_HOME + "/config"  # mounted by users: *.omero
 GUNICORN_CONFIG = DEFAULTS_DIR + "/gunicorn.conf.py"
 SUPERVISORD_CONFIG = DEFAULTS_DIR + "/supervisord.conf"  # omero-web-standalone only
-PLUGINS_DIR = DEFAULTS_DIR + "/plugins"  # one preset per plugin: <name>.omero (from omeroweb/plugins/)
+PRESETS_SUBDIR = "plugins"  # under DEFAULTS_DIR: one preset per plugin, <name>.omero (from omeroweb/plugins/)
 WEB_PORT = 4080
 DEFAULT_OMERO_SERVER_PORT = 4064
 
@@ -391,9 +391,16 @@ def cors_ops(config):
 # --- Plugins: OMERO_WEB_PLUGINS picks preset .omero files. --------------------------------------
 
 
-def list_presets(directory):
-    """``{name: path}`` of the plugin presets, ``<directory>/<name>.omero``."""
-    return {os.path.basename(path).removesuffix(".omero"): path for path in list_omero_files(directory)}
+def list_presets(defaults_dir):
+    """``{name: path}`` of the plugin presets, ``<defaults_dir>/plugins/<name>.omero``."""
+    files = list_omero_files(os.path.join(defaults_dir, PRESETS_SUBDIR))
+    return {os.path.basename(path).removesuffix(".omero"): path for path in files}
+
+
+def baked_files(defaults_dir, plugins):
+    """The image's own .omero files in the order they apply: the defaults, then the presets that
+    ``plugins`` (an ``OMERO_WEB_PLUGINS`` value) picks."""
+    return list_omero_files(defaults_dir) + select_presets(plugins, list_presets(defaults_dir))
 
 
 def select_presets(value, presets, source=ENV_PLUGINS):
@@ -900,8 +907,11 @@ def _plugin_settings(settings, apps):
 
     def lenient(module, name="CUSTOM_SETTINGS_MAPPINGS", deprecated=None):
         for values in getattr(module, name, {}).values():
-            default = values[1]
-            setattr(module, values[0], values[2](default) if _parses(values[2], default) else default)
+            try:
+                value = values[2](values[1])
+            except Exception:  # no usable default: validate() names the setting
+                value = values[1]
+            setattr(module, values[0], value)
 
     found, problems = [], []
     settings.process_custom_settings = lenient
@@ -979,8 +989,7 @@ def collect_static(environ):
     second copy). The configuration is the image's defaults plus every preset, written to a scratch
     ``OMERODIR`` that is removed afterwards: the image keeps no config.xml or secret key."""
     defaults_dir = environ.get("OMERO_WEB_DEFAULTS_DIR", DEFAULTS_DIR)
-    files = list_omero_files(defaults_dir) + select_presets("all", list_presets(os.path.join(defaults_dir, "plugins")))
-    ops = gather_ops(environ, files)
+    ops = gather_ops(environ, baked_files(defaults_dir, "all"))
     schema = load_schema(plugin_apps(ops))
     config = resolve(build_time_ops(ops, schema), schema)
     scratch = tempfile.mkdtemp(prefix="omero-web-collectstatic-")
@@ -1050,8 +1059,7 @@ def main(argv, environ=os.environ):
     try:
         if command[0] == "collectstatic":
             return collect_static(environ)
-        presets = select_presets(environ.get(ENV_PLUGINS, ""), list_presets(os.path.join(defaults_dir, "plugins")))
-        files = list_omero_files(defaults_dir) + presets
+        files = baked_files(defaults_dir, environ.get(ENV_PLUGINS, ""))
         files += list_omero_files(environ.get("OMERO_WEB_CONFIG_DIR", USER_CONFIG_DIR))
         ops = gather_ops(environ, files)
         schema = load_schema(plugin_apps(ops))

@@ -29,11 +29,16 @@ ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # --- ice: zeroc-ice 3.6.5 from its hash-checked sdist, patched for Python 3.13 / gcc 14 ---------
+# Only the zeroc-ice pin reaches the ice stage, so editing any other pin keeps its build cached.
+FROM base AS ice-pin
+COPY omeroweb/requirements.lock docker/split-lock.awk /build/
+RUN awk -v pkg=zeroc-ice -f /build/split-lock.awk /build/requirements.lock > /build/ice.lock
+
 FROM build-base AS ice
-COPY omeroweb/requirements.lock /build/
+COPY --from=ice-pin /build/ice.lock /build/
 COPY docker/split-lock.awk docker/build-ice-wheel.sh /build/
 COPY docker/ice/*.patch /build/patches/
-RUN /build/build-ice-wheel.sh /build/requirements.lock /build/patches /build/wheels
+RUN /build/build-ice-wheel.sh /build/ice.lock /build/patches /build/wheels
 
 # --- venv: the application, from the hash-pinned lock; static files collected once ------------
 FROM build-base AS venv

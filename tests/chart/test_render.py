@@ -106,6 +106,55 @@ def test_objects_valid_for_kubernetes(helm, tools, kubeconform_schemas, values, 
     assert "Invalid: 0, Errors: 0" in result.stdout, result.stdout
 
 
+# The linter: kube-score (tests/chart/tools.sh; kube-linter's modules are refused by the Go proxy
+# here), every default check plus the optional seccomp one. What the chart does otherwise, and why:
+KUBE_SCORE_IGNORED = {
+    "container-security-context-user-group-id": "the containers run as their images' users (omero-web "
+    "999, as the official image; nginx 101; Redis 999), so files on existing volumes keep their owners",
+    "container-image-pull-policy": "IfNotPresent (image.*.pullPolicy): tags are pinned, and a cluster "
+    "without a registry (the test cluster) can run the images; Always is one value away",
+    "container-ephemeral-storage-request-and-limit": "nginx buffers uploads of up to "
+    "nginx.clientMaxBodySize in its /tmp, so no default limit fits every site; resources.* takes one",
+    "deployment-replicas": "one web pod by default, as with compose (replicaCount, autoscaling), and one Redis",
+}
+KUBE_SCORE_FLAGS = ["--ignore-container-cpu-limit"]  # CPU limits throttle gunicorn's bursts; requests are set
+# Checks set aside for one object, by the end of its name:
+KUBE_SCORE_IGNORED_FOR = {
+    ("-redis", "deployment-strategy"): "Recreate: never two Redis at once, splitting the sessions",
+    ("-test", "pod-networkpolicy"): "the helm test pod only connects out, to the release's Service",
+}
+GRADE_OK = 10  # kube-score's grades: 1 critical, 5 warning, 7 almost OK, 10 OK
+
+
+@pytest.mark.parametrize("values", VALUES_FILES)
+def test_kube_score_finds_nothing_unexplained(helm, tools, values):
+    rendered = helm(
+        "template", "r", CHART, "-f", os.path.join(CHART, "ci", values), "--kube-version", KUBE_VERSION
+    ).stdout
+    result = subprocess.run(
+        [os.path.join(tools, "kube-score"), "score", "--output-format", "json", "--kubernetes-version",
+         "v" + KUBE_VERSION.rsplit(".", 1)[0], "--enable-optional-test", "container-seccomp-profile",
+         *KUBE_SCORE_FLAGS, "--ignore-test", ",".join(KUBE_SCORE_IGNORED), "-"],
+        input=rendered, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode in (0, 1) and result.stdout, result.stderr  # 1: something critical
+    findings = []
+    for scored in json.loads(result.stdout):
+        name = scored["object_meta"]["name"]
+        for check in scored["checks"]:
+            check_id = check["check"]["id"]
+            if check["skipped"] or check["grade"] >= GRADE_OK:
+                continue
+            if any(name.endswith(end) and check_id == ignored for end, ignored in KUBE_SCORE_IGNORED_FOR):
+                continue
+            summaries = "; ".join(comment["summary"] for comment in check["comments"] or [])
+            findings.append(f"{scored['object_name']}: {check_id}: {summaries}")
+    assert not findings, "\n".join(findings)
+    objects = [d for d in yaml.safe_load_all(rendered) if d]
+    workloads = {o["metadata"]["name"] for o in objects if o["kind"] in ("Deployment", "Pod")}
+    assert workloads <= {s["object_meta"]["name"] for s in json.loads(result.stdout)}  # each one scored
+
+
 def test_defaults_give_the_hardened_pod_redis_and_policies(render):
     objects = render()
     kinds = sorted(o["kind"] for o in objects)
@@ -190,8 +239,9 @@ def test_every_name_carries_the_release_and_two_releases_never_collide(render):
 def test_probes_ingress_and_route_follow_the_prefix(render):
     objects = render("prefix-values.yaml", "--set", "ingress.enabled=true")
     web = container(objects, "web")
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert web[probe]["httpGet"]["path"] == "/omero/webgateway/", probe
+    for probe in ("startupProbe", "readinessProbe"):  # through gunicorn, under the prefix
+        assert web[probe]["httpGet"] == {"path": "/omero/webgateway/", "port": "gunicorn"}, probe
+    assert web["livenessProbe"]["tcpSocket"] == {"port": "gunicorn"}  # busy workers restart nothing
     assert env(objects)["OMERO_WEB_PREFIX"] == env(objects, "nginx")["OMERO_WEB_PREFIX"] == "/omero"
     (ingress,) = of_kind(objects, "Ingress")
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/omero"

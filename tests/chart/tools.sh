@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds the chart tools from the Go module proxy into a cache (once per version), and prints the
-# directory holding them: helm and kubeconform. Each tool is built in a throw-away wrapper module
+# directory holding them: helm, kubeconform and kube-score. Each tool is built in a throw-away wrapper module
 # (`go install pkg@version` fails for some modules). Needs Go; nothing is downloaded but modules.
 #   PATH="$(tests/chart/tools.sh):$PATH"
 set -euo pipefail
 
 HELM_VERSION=v3.22.0
 KUBECONFORM_VERSION=v0.8.0
+KUBE_SCORE_VERSION=v1.20.0  # the linter (kube-linter's modules are refused by the proxy here)
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/omero-web-containers/tools
-BIN=$CACHE/bin-helm-$HELM_VERSION-kubeconform-$KUBECONFORM_VERSION
+BIN=$CACHE/bin-helm-$HELM_VERSION-kubeconform-$KUBECONFORM_VERSION-kube-score-$KUBE_SCORE_VERSION
 
 build() {  # name module package version
     local name=$1 module=$2 package=$3 version=$4 work
@@ -28,6 +29,7 @@ build() {  # name module package version
 mkdir -p "$BIN"
 build helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 build kubeconform github.com/yannh/kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
+build kube-score github.com/zegl/kube-score github.com/zegl/kube-score/cmd/kube-score "$KUBE_SCORE_VERSION"
 # The Go caches are large (GBs) and only needed to build: keep the binaries only.
 chmod -R u+w "$CACHE/gopath" 2>/dev/null || true
 rm -rf "$CACHE/gopath" "$CACHE/gocache"

@@ -9,7 +9,8 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import requests
 
-from docker_helpers import REPO, STANDALONE_IMAGE, USERS, WEB_IMAGE, Container, Stack, WebUser, docker
+from docker_helpers import STANDALONE_IMAGE, USERS, WEB_IMAGE, Container, Stack, WebUser, docker
+from official_standalone import OFFICIAL_APPS, OFFICIAL_FILE
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; playwright never downloads a browser here
 
@@ -28,8 +29,6 @@ PLUGINS = {
 }  # fmt: skip
 # Pages the stand-in can serve to a logged-in user (fpbioimage shows an image, autotag has no page).
 LOGGED_IN_PAGES = ("figure", "iviewer", "parade", "mapr", "tagsearch", "gallery")
-OFFICIAL_FILE = os.path.join(REPO, "tests", "data", "official-standalone-webapps.omero")
-OFFICIAL_APPS = ["omero_figure", "omero_iviewer", "omero_mapr", "omero_parade", "omero_autotag", "omero_tagsearch"]
 
 
 @pytest.fixture(scope="module", params=["", "/omero"], ids=["root", "prefix"])

@@ -10,8 +10,9 @@ import pytest
 from conftest import BAKED_DEFAULTS, REPO
 
 from entrypoint import (
-    PLUGINS_DIR,
+    PRESETS_SUBDIR,
     ConfigError,
+    baked_files,
     build_time_ops,
     gather_ops,
     list_omero_files,
@@ -21,10 +22,9 @@ from entrypoint import (
     resolve,
     select_presets,
 )
+from official_standalone import OFFICIAL_APPS, OFFICIAL_FILE
 
-PRESETS = list_presets(os.path.join(BAKED_DEFAULTS, "plugins"))
-OFFICIAL_FILE = os.path.join(REPO, "tests", "data", "official-standalone-webapps.omero")
-OFFICIAL_APPS = ["omero_figure", "omero_iviewer", "omero_mapr", "omero_parade", "omero_autotag", "omero_tagsearch"]
+PRESETS = list_presets(BAKED_DEFAULTS)
 
 
 def standalone_default():
@@ -39,8 +39,7 @@ def build(layout, user_files=(), **variables):
     for path in user_files:
         shutil.copy(path, config_dir)
     environ = {**base, **variables}
-    presets = select_presets(environ.get("OMERO_WEB_PLUGINS", ""), PRESETS)
-    files = list_omero_files(BAKED_DEFAULTS) + presets + list_omero_files(str(config_dir))
+    files = baked_files(BAKED_DEFAULTS, environ.get("OMERO_WEB_PLUGINS", "")) + list_omero_files(str(config_dir))
     ops = gather_ops(environ, files)
     return resolve(ops, load_schema(plugin_apps(ops)))
 
@@ -51,7 +50,8 @@ def value(config, key):
 
 def test_every_preset_enables_an_installed_app_and_nothing_else_by_default(layout):
     assert sorted(PRESETS) == ["autotag", "figure", "fpbioimage", "gallery", "iviewer", "mapr", "parade", "tagsearch"]
-    assert PLUGINS_DIR.endswith("/defaults/plugins")  # the Dockerfile copies omeroweb/plugins/ there
+    with open(os.path.join(REPO, "docker", "web.Dockerfile")) as handle:  # where the image has them
+        assert f"COPY omeroweb/{PRESETS_SUBDIR}/ /opt/omero/web/defaults/{PRESETS_SUBDIR}/" in handle.read()
     for name in PRESETS:
         apps = value(build(layout, OMERO_WEB_PLUGINS=name), "omero.web.apps")
         assert len(apps) == 1 and apps[0].startswith("omero_"), (name, apps)
