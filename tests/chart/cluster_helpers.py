@@ -23,7 +23,7 @@ NAMESPACE = "omero"
 
 
 def build_tools():
-    """Directory with helm and kubeconform, built from the Go module proxy (cached)."""
+    """Directory with helm, kubeconform and kube-score, built from the Go module proxy (cached)."""
     result = subprocess.run([TOOLS], capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.strip().splitlines()[-1]

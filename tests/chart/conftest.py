@@ -14,7 +14,7 @@ KUBE_VERSION = "1.35.0"  # the real cluster's minor; kubeconform also checks the
 
 @pytest.fixture(scope="session")
 def tools():
-    """Directory with helm and kubeconform, built from the Go module proxy (cached)."""
+    """Directory with helm, kubeconform and kube-score, built from the Go module proxy (cached)."""
     return build_tools()
 
 

@@ -86,12 +86,15 @@ def test_lint_strict(helm, values):
     helm("lint", "--strict", CHART, "-f", os.path.join(CHART, "ci", values), "--kube-version", KUBE_VERSION)
 
 
+def rendered_text(helm, values):
+    """`helm template` of one ci/ values file, as the manifest text the command-line tools read."""
+    return helm("template", "r", CHART, "-f", os.path.join(CHART, "ci", values), "--kube-version", KUBE_VERSION).stdout
+
+
 @pytest.mark.parametrize("values", VALUES_FILES)
 @pytest.mark.parametrize("kubernetes", KUBERNETES_VERSIONS)
 def test_objects_valid_for_kubernetes(helm, tools, kubeconform_schemas, values, kubernetes):
-    rendered = helm(
-        "template", "r", CHART, "-f", os.path.join(CHART, "ci", values), "--kube-version", KUBE_VERSION
-    ).stdout
+    rendered = rendered_text(helm, values)
     schemas = kubeconform_schemas([d for d in yaml.safe_load_all(rendered) if d], kubernetes)
     location = os.path.join(
         schemas, "{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}",
@@ -128,9 +131,7 @@ GRADE_OK = 10  # kube-score's grades: 1 critical, 5 warning, 7 almost OK, 10 OK
 
 @pytest.mark.parametrize("values", VALUES_FILES)
 def test_kube_score_finds_nothing_unexplained(helm, tools, values):
-    rendered = helm(
-        "template", "r", CHART, "-f", os.path.join(CHART, "ci", values), "--kube-version", KUBE_VERSION
-    ).stdout
+    rendered = rendered_text(helm, values)
     result = subprocess.run(
         [os.path.join(tools, "kube-score"), "score", "--output-format", "json", "--kubernetes-version",
          "v" + KUBE_VERSION.rsplit(".", 1)[0], "--enable-optional-test", "container-seccomp-profile",
@@ -138,8 +139,9 @@ def test_kube_score_finds_nothing_unexplained(helm, tools, values):
         input=rendered, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode in (0, 1) and result.stdout, result.stderr  # 1: something critical
+    report = json.loads(result.stdout)
     findings = []
-    for scored in json.loads(result.stdout):
+    for scored in report:
         name = scored["object_meta"]["name"]
         for check in scored["checks"]:
             check_id = check["check"]["id"]
@@ -152,7 +154,7 @@ def test_kube_score_finds_nothing_unexplained(helm, tools, values):
     assert not findings, "\n".join(findings)
     objects = [d for d in yaml.safe_load_all(rendered) if d]
     workloads = {o["metadata"]["name"] for o in objects if o["kind"] in ("Deployment", "Pod")}
-    assert workloads <= {s["object_meta"]["name"] for s in json.loads(result.stdout)}  # each one scored
+    assert workloads <= {scored["object_meta"]["name"] for scored in report}  # each one scored
 
 
 def test_defaults_give_the_hardened_pod_redis_and_policies(render):

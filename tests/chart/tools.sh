@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the chart tools from the Go module proxy into a cache (once per version), and prints the
-# directory holding them: helm, kubeconform and kube-score. Each tool is built in a throw-away wrapper module
-# (`go install pkg@version` fails for some modules). Needs Go; nothing is downloaded but modules.
+# directory holding them: helm, kubeconform and kube-score. Each tool is built in a throw-away
+# wrapper module (`go install pkg@version` fails for some modules). Needs Go; nothing is downloaded
+# but modules.
 #   PATH="$(tests/chart/tools.sh):$PATH"
 set -euo pipefail
 

@@ -10,6 +10,7 @@ import pytest
 from conftest import BAKED_DEFAULTS, REPO
 
 from entrypoint import (
+    DEFAULTS_DIR,
     PRESETS_SUBDIR,
     ConfigError,
     baked_files,
@@ -51,7 +52,7 @@ def value(config, key):
 def test_every_preset_enables_an_installed_app_and_nothing_else_by_default(layout):
     assert sorted(PRESETS) == ["autotag", "figure", "fpbioimage", "gallery", "iviewer", "mapr", "parade", "tagsearch"]
     with open(os.path.join(REPO, "docker", "web.Dockerfile")) as handle:  # where the image has them
-        assert f"COPY omeroweb/{PRESETS_SUBDIR}/ /opt/omero/web/defaults/{PRESETS_SUBDIR}/" in handle.read()
+        assert f"COPY omeroweb/{PRESETS_SUBDIR}/ {DEFAULTS_DIR}/{PRESETS_SUBDIR}/" in handle.read()
     for name in PRESETS:
         apps = value(build(layout, OMERO_WEB_PLUGINS=name), "omero.web.apps")
         assert len(apps) == 1 and apps[0].startswith("omero_"), (name, apps)
