@@ -23,6 +23,18 @@ control_socket_disable = True
 preload_app = True
 
 
+# Preloading sets Django up (settings, apps) but leaves the URL configuration to the first request:
+# every new worker (each start, restart and max_requests recycle) would import the views of
+# OMERO.web and every plugin while nginx waits on it, in as many threads as requests arrived.
+# Import and index the URLs once in the master instead; the workers inherit them.
+def on_starting(server):
+    if not server.cfg.preload_app:
+        return  # Django is not set up in the master (preload turned off by wsgi_args)
+    from django.urls import get_resolver
+
+    get_resolver().reverse_dict  # imports every urls.py and its views, then indexes them
+
+
 # With sessions in Redis, say so in the log when Redis goes away and when it is back. Anonymous
 # pages never touch the session store, so without this an outage would be silent until the next
 # login fails. The entrypoint passes the cache's Redis URL in OMERO_WEB_REDIS_WATCH_URL. The

@@ -41,6 +41,9 @@ class Loop:
                 answer = Answer(sent, time.monotonic() - sent, response.status_code)
                 if response.status_code == 503 and "OMERO.web is under maintenance" not in response.text:
                     answer.error = "503 without the maintenance page"
+                elif response.status_code >= 500 and response.status_code != 503:
+                    # Who answered: nginx's own error page, or OMERO.web's (a Django error).
+                    answer.error = " ".join(response.text.split())[:160]
             except requests.RequestException as error:
                 answer = Answer(sent, time.monotonic() - sent, None, type(error).__name__)
             with self._lock:

@@ -68,6 +68,19 @@ def test_login_page_and_static_files(web):
     assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
 
 
+def test_views_imported_once_before_the_workers_fork(web):
+    """gunicorn.conf.py's on_starting imports the URL configuration in the master: the webclient
+    views (which log an INIT line when imported) are imported there once, never in a worker's
+    first request."""
+    for _ in range(20):
+        assert requests.get(web.url + "/webclient/login/", timeout=10).status_code == 200
+    log = web.logs()
+    master = re.search(r"\[(\d+)\] \[INFO\] Starting gunicorn", log).group(1)
+    workers = re.findall(r"Booting worker with pid: (\d+)", log)
+    assert len(workers) == 5, log
+    assert re.findall(r"\[omeroweb\.webclient\.views\] \(proc\.(\d+)\) INIT", log) == [master], log
+
+
 def test_healthcheck_command(web, web_image):
     assert web.exec("entrypoint.py", "healthcheck").returncode == 0
     # Same config, but no gunicorn running: the probe must fail.

@@ -15,6 +15,9 @@ LOGIN = "/webclient/login/"
 # (the connect timeout); on this 2-core machine a request finishing during a graceful stop once
 # took 1.13 s, so the bound leaves room for that while a hang (the old 60 s) still fails at once.
 SWITCH = 2.0
+# What a failing reliability test prints from the containers' logs: gunicorn's and Django's errors,
+# and nginx's 5xx answers (access log).
+LOGGED_ERROR = re.compile(r"\[ERROR\]|Traceback|Internal Server Error|\" 50[0-9] ")
 
 
 def assert_answers(answers, allowed=(200,), within=SWITCH, at_least=1, cut_off=False):
@@ -95,7 +98,7 @@ def test_rolling_restart_and_recreate_lose_nothing(replicas):
     """Two replicas, each restarted, then each replaced by one with a changed CONFIG_* value,
     one at a time, while GETs run: nginx passes a request a stopping replica cannot take to the
     other one. Zero failed requests."""
-    stack = replicas
+    stack, logs = replicas, []
     with Loop(stack.url + LOGIN, workers=4) as loop:
         for container in stack.ids("web"):
             docker("restart", "--time", "20", container, timeout=60)
@@ -109,9 +112,12 @@ def test_rolling_restart_and_recreate_lose_nothing(replicas):
             (new,) = set(stack.ids("web")) - before
             wait_healthy(new)
             docker("stop", "--time", "20", old, timeout=60)
+            logs.append(docker("logs", "--timestamps", old, check=False).stderr)
             docker("rm", old)
         time.sleep(2)
     print(f"\nrolling: {summary(loop.answers)}")
+    logs += [stack.logs("web"), stack.logs("nginx")]
+    print("errors logged:", *[line for log in logs for line in log.splitlines() if LOGGED_ERROR.search(line)], sep="\n")
     assert_answers(loop.answers, within=5, at_least=200)
     assert "rolled-out" in requests.get(stack.url + LOGIN, timeout=10).text
     assert len(stack.ids("web")) == 2
