@@ -32,7 +32,8 @@ def on_starting(server):
         return  # Django is not set up in the master (preload turned off by wsgi_args)
     from django.urls import get_resolver
 
-    get_resolver().reverse_dict  # imports every urls.py and its views, then indexes them
+    urls = len(get_resolver().reverse_dict)  # imports every urls.py and its views, then indexes them
+    server.log.info("URL configuration loaded before the workers start: %d URL names and patterns", urls)
 
 
 # With sessions in Redis, say so in the log when Redis goes away and when it is back. Anonymous

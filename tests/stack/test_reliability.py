@@ -50,8 +50,8 @@ def test_web_going_away_answers_maintenance_at_once(prefixed, how):
     nginx_id = stack.ids("nginx")[0]
     stack.wait_status("/omero" + LOGIN, 200, timeout=90)
     stack.wait_nginx_follows_web()  # the previous case moved web
-    # Warm up: the first requests of each fresh gunicorn worker take ~0.5-1 s (a cold worker, on
-    # 2 cores); the window before the switch is meant to be steady state. Not measured.
+    # Warm up: the window before the switch is meant to be steady state (nginx's connections to
+    # the new web open, its workers past their first requests). Not measured.
     with Loop(url, workers=4):
         time.sleep(3)
     try:
