@@ -7,13 +7,15 @@ IMAGE_TAG ?= latest
 WEB_IMAGE := $(REGISTRY)omero-web:$(IMAGE_TAG)
 NGINX_IMAGE := $(REGISTRY)omero-web-nginx:$(IMAGE_TAG)
 STANDALONE_IMAGE := $(REGISTRY)omero-web-standalone:$(IMAGE_TAG)
-# Redis of the compose stack (REDIS_IMAGE, default in compose.yaml); without a registry,
-# `make redis-image` builds LOCAL_REDIS_IMAGE.
-LOCAL_REDIS_IMAGE := local/redis:trixie
+# Ports and pinned versions: versions.env, their one definition (your environment or command line wins).
+pin = $(shell sed -n 's/^$(1)=//p' versions.env)
+# Redis of the compose stack and the test cluster; without a registry, `make redis-image` builds LOCAL_REDIS_IMAGE.
+REDIS_IMAGE ?= $(call pin,REDIS_IMAGE)
+LOCAL_REDIS_IMAGE := $(call pin,LOCAL_REDIS_IMAGE)
 # Base image of every Dockerfile. Without a registry, `make base-image` builds LOCAL_BASE_IMAGE.
-BASE_IMAGE ?= debian:trixie-slim
-LOCAL_BASE_IMAGE := local/debian:trixie-slim
-DEBIAN_SUITE := trixie
+BASE_IMAGE ?= $(call pin,BASE_IMAGE)
+LOCAL_BASE_IMAGE := $(call pin,LOCAL_BASE_IMAGE)
+DEBIAN_SUITE := $(call pin,DEBIAN_SUITE)
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 # Optional PEM bundle trusted by the builder stages (corporate TLS proxies), e.g. /etc/ssl/certs/ca-certificates.crt
 EXTRA_CA_BUNDLE ?=
@@ -32,7 +34,7 @@ BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg WEB_IMAGE=$(WEB_IM
 STANDIN_IMAGE := $(REGISTRY)omero-web-standin:$(IMAGE_TAG)
 export STANDIN_IMAGE
 
-.PHONY: help build standin-image test test-unit test-image test-stack test-chart chart-tools k8s-up k8s-down e2e-k8s lint base-image redis-image up down bench clean lock venv
+.PHONY: help build docs standin-image test test-unit test-image test-stack test-chart chart-tools k8s-up k8s-down e2e-k8s lint base-image redis-image up down bench clean lock venv
 
 help:
 	@echo "make build       build omero-web, omero-web-nginx, omero-web-standalone (BASE_IMAGE=$(BASE_IMAGE))"
@@ -50,6 +52,7 @@ help:
 	@echo "make standin-image build the OMERO.server stand-in for login tests ($(STANDIN_IMAGE))"
 	@echo "make redis-image build $(LOCAL_REDIS_IMAGE) from the Debian archive (then REDIS_IMAGE=$(LOCAL_REDIS_IMAGE))"
 	@echo "make bench       print start-up, config, size, static-file, load and Kubernetes figures (report only)"
+	@echo "make docs        regenerate the generated tables of docs/configuration.md and the chart README"
 	@echo "make lock        regenerate the hash-pinned locks from the *.in files"
 	@echo "make clean       remove the images and the test virtualenv"
 
@@ -99,7 +102,7 @@ chart-tools:
 # A single-node Kubernetes with the images loaded (root), for trying the chart by hand;
 # `eval "$$(tests/chart/k8s/cluster.sh env)"` then gives kubectl and KUBECONFIG.
 k8s-up:
-	tests/chart/k8s/cluster.sh up $(WEB_IMAGE) $(NGINX_IMAGE) $${REDIS_IMAGE:-redis:8-alpine}
+	tests/chart/k8s/cluster.sh up $(WEB_IMAGE) $(NGINX_IMAGE) $(REDIS_IMAGE)
 
 k8s-down:
 	tests/chart/k8s/cluster.sh down
@@ -149,6 +152,12 @@ $(VENV)/.done: tests/requirements.lock docker/ice/*.patch docker/build-ice-wheel
 	$(VENV)/bin/pip install --quiet --no-deps $(ICE_CACHE)/$$key/zeroc_ice-*.whl
 	$(VENV)/bin/pip check
 	touch $@
+
+# The generated tables: docs/configuration.md's variables (omeroweb/environment.toml) and the chart
+# README's values (values.yaml's comments); `make test-unit` fails when they are out of date.
+docs:
+	$(PYTHON) tests/contract.py --write
+	$(PYTHON) tests/chart/values_doc.py --write
 
 lock:
 	uv pip compile --universal --python-version 3.11 --generate-hashes --no-header \

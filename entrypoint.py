@@ -4,10 +4,15 @@
 On every start it gathers the OMERO.web configuration (lowest precedence first):
 
 1. baked defaults: ``/opt/omero/web/defaults/*.omero`` (from ``omeroweb/`` in the repository),
-   then the plugin presets ``OMERO_WEB_PLUGINS`` names (``defaults/plugins/<name>.omero``);
+   then the plugin presets ``OMERO_WEB_PLUGINS`` names (``defaults/plugins/<name>.omero``; unset:
+   the image's ``OMERO_WEB_DEFAULT_PLUGINS``, unless a site mounts ``01-default-webapps.omero``);
 2. user files: ``/opt/omero/web/config/*.omero`` (lexical order), lines like ``config set KEY VALUE``;
 3. shortcuts: ``OMEROHOST`` (+ ``OMEROPORT``), ``OMERO_WEB_PREFIX``;
 4. ``CONFIG_<property>`` (``.`` -> ``_``, ``_`` -> ``__``) and ``CONFIG_<property>_FILE``.
+
+Every variable is declared in ``defaults/environment.toml`` (``omeroweb/environment.toml``), the
+image's environment contract. ``configure`` (gather, resolve, validate) is the one configure step:
+``main``, ``collectstatic`` and the unit tests all call it.
 
 It validates the result against omero-web's own settings definitions, rewrites
 ``$OMERODIR/etc/grid/config.xml`` from scratch in this one process through omero-py's
@@ -37,20 +42,23 @@ import sys
 import tempfile
 import urllib.parse
 
-# --- Names: the single source of truth for the image's paths, port and variables. -----------
+# --- Names: the image's paths; its variables are declared in omeroweb/environment.toml. --------
 
 WEB_HOME = "/opt/omero/web"
 DEFAULT_OMERODIR = WEB_HOME + "/OMERO.web"
-DEFAULTS_DIR = WEB_HOME + "/defaults"  # baked: 00-defaults.omero, gunicorn.conf.py
+DEFAULTS_DIR = WEB_HOME + "/defaults"  # baked: 00-defaults.omero, environment.toml, gunicorn.conf.py
 USER_CONFIG_DIR = WEB_HOME + "/config"  # mounted by users: *.omero
 GUNICORN_CONFIG = DEFAULTS_DIR + "/gunicorn.conf.py"
 SUPERVISORD_CONFIG = DEFAULTS_DIR + "/supervisord.conf"  # omero-web-standalone only
 PRESETS_SUBDIR = "plugins"  # under DEFAULTS_DIR: one preset per plugin, <name>.omero (from omeroweb/plugins/)
-WEB_PORT = 4080
-DEFAULT_OMERO_SERVER_PORT = 4064
+CONTRACT_FILE = "environment.toml"  # under DEFAULTS_DIR: every variable, from omeroweb/environment.toml
+# The official omero-web-standalone image's plugin file: mounted by a site, it replaces the image's
+# default plugin set (OMERO_WEB_DEFAULT_PLUGINS), as in the official image.
+OFFICIAL_WEBAPPS_FILE = "01-default-webapps.omero"
 
 ENV_PREFIX = "CONFIG_"
 FILE_SUFFIX = "_FILE"
+# The variables the code below handles by name (each one is declared in environment.toml).
 ENV_OMEROHOST = "OMEROHOST"
 ENV_OMEROPORT = "OMEROPORT"
 ENV_PREFIX_SHORTCUT = "OMERO_WEB_PREFIX"
@@ -59,11 +67,23 @@ ENV_REDIS_URL = "REDIS_URL"
 ENV_REDIS_PASSWORD = "REDIS_PASSWORD"
 ENV_REDIS_WATCH = "OMERO_WEB_REDIS_WATCH_URL"  # set by the entrypoint for gunicorn.conf.py only
 ENV_PLUGINS = "OMERO_WEB_PLUGINS"  # comma-separated preset names, "all" or "none"
+ENV_DEFAULT_PLUGINS = "OMERO_WEB_DEFAULT_PLUGINS"  # the image's set when OMERO_WEB_PLUGINS is unset
+ENV_OMERODIR = "OMERODIR"
+ENV_DEFAULTS_DIR = "OMERO_WEB_DEFAULTS_DIR"
+ENV_CONFIG_DIR = "OMERO_WEB_CONFIG_DIR"
+HANDLED_VARIABLES = (
+    ENV_OMEROHOST, ENV_OMEROPORT, ENV_PREFIX_SHORTCUT, ENV_PUBLIC_URL, ENV_REDIS_URL, ENV_REDIS_PASSWORD,
+    ENV_REDIS_WATCH, ENV_PLUGINS, ENV_DEFAULT_PLUGINS, ENV_OMERODIR, ENV_DEFAULTS_DIR, ENV_CONFIG_DIR,
+)  # fmt: skip
+# Names checked against the contract: a misspelled one is pointed out (CONFIG_* are checked as keys).
+CHECKED_NAMES = re.compile(r"(OMERO|REDIS_)\w*")
 
 KEY_PREFIX = "omero.web.prefix"
 KEY_STATIC_URL = "omero.web.static_url"
 KEY_SERVER_LIST = "omero.web.server_list"
 KEY_SECRET_KEY = "omero.web.secret_key"
+KEY_APP_HOST = "omero.web.application_server.host"
+KEY_APP_PORT = "omero.web.application_server.port"
 KEY_APPS = "omero.web.apps"
 KEY_MIDDLEWARE = "omero.web.middleware"
 KEY_CACHES = "omero.web.caches"
@@ -140,6 +160,60 @@ class Setting:
     description: str = ""
     app: str = ""
     required: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Variable:
+    """One variable of the environment contract (omeroweb/environment.toml)."""
+
+    name: str
+    container: str  # "web", "nginx" or "compose": who reads it
+    meaning: str = ""
+    default: str = ""
+    drives: tuple = ()
+    file: bool = False  # NAME_FILE is accepted too
+    secret: bool = False
+    compose: str = ""  # "pass", "set", "env_file" or "" (not in compose's environment)
+    chart: object = ()  # the chart values that set it, or "set"
+    internal: bool = False
+
+
+def load_contract(path):
+    """``{container: {name: Variable}}`` from the contract file; a broken file is a ConfigError."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            tables = tomllib.load(handle)
+        contract = {}
+        for container, variables in tables.items():
+            contract[container] = {}
+            for name, fields in variables.items():
+                fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+                contract[container][name] = Variable(name, container, **fields)
+        return contract
+    except (OSError, tomllib.TOMLDecodeError, TypeError, AttributeError) as error:
+        raise ConfigError([f"{path}: cannot read the image's environment contract: {error}."]) from None
+
+
+def contract_default(contract, name):
+    return contract["web"][name].default
+
+
+def unknown_variables(environ, contract):
+    """Warnings for OMERO*/REDIS_* variables no container reads (a typo such as OMERO_WEB_PLUGIN):
+    they would be ignored silently otherwise. Warnings, not errors: compose's env_file passes the
+    whole .env, whose other lines are compose's or nginx's own."""
+    known = {name for variables in contract.values() for name in variables if "<" not in name}
+    known |= {v.name + FILE_SUFFIX for v in contract.get("web", {}).values() if v.file}
+    warnings = []
+    for name in sorted(environ):
+        if name in known or not CHECKED_NAMES.fullmatch(name):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        warnings.append(f"{name} is not a variable of these images, so it changes nothing.{hint}")
+    return warnings
 
 
 # --- Names of environment variables <-> OMERO property keys. --------------------------------
@@ -253,16 +327,17 @@ def _read(read_text, path, where):
 # --- Environment variables. -----------------------------------------------------------------
 
 
-def env_ops(environ, read_text):
+def env_ops(environ, read_text, contract):
     """Operations from the environment: the shortcuts first, then ``CONFIG_*`` (sorted)."""
     ops, problems = [], []
     host = environ.get(ENV_OMEROHOST, "").strip()
     port = environ.get(ENV_OMEROPORT, "").strip()
+    default_port = contract_default(contract, ENV_OMEROPORT)
     if host:
         if not port:
-            port = str(DEFAULT_OMERO_SERVER_PORT)
+            port = default_port
         if not port.isdigit() or not 0 < int(port) < 65536:
-            problems.append(f"{ENV_OMEROPORT}='{port}' is not a TCP port number (1-65535), e.g. 4064.")
+            problems.append(f"{ENV_OMEROPORT}='{port}' is not a TCP port number (1-65535), e.g. {default_port}.")
         else:
             value = json.dumps([[host, int(port), "omero"]])
             ops.append(Op("set", KEY_SERVER_LIST, value, ENV_OMEROHOST))
@@ -277,7 +352,8 @@ def env_ops(environ, read_text):
     if public_url:
         ops.extend(_collect(problems, public_url_ops, public_url))
     # Empty means unset for the shortcuts (compose passes empty strings for unset variables).
-    redis_names = {ENV_REDIS_URL, ENV_REDIS_URL + FILE_SUFFIX, ENV_REDIS_PASSWORD, ENV_REDIS_PASSWORD + FILE_SUFFIX}
+    redis = [contract["web"][name] for name in (ENV_REDIS_URL, ENV_REDIS_PASSWORD)]
+    redis_names = {v.name for v in redis} | {v.name + FILE_SUFFIX for v in redis if v.file}
     redis_env = {k: v for k, v in environ.items() if k in redis_names and v.strip()}
     redis = _value_or_file(redis_env, ENV_REDIS_URL, read_text, problems)
     password = _value_or_file(redis_env, ENV_REDIS_PASSWORD, read_text, problems)
@@ -397,10 +473,24 @@ def list_presets(defaults_dir):
     return {os.path.basename(path).removesuffix(".omero"): path for path in files}
 
 
-def baked_files(defaults_dir, plugins):
+def baked_files(defaults_dir, plugins, source=ENV_PLUGINS):
     """The image's own .omero files in the order they apply: the defaults, then the presets that
-    ``plugins`` (an ``OMERO_WEB_PLUGINS`` value) picks."""
-    return list_omero_files(defaults_dir) + select_presets(plugins, list_presets(defaults_dir))
+    ``plugins`` (an ``OMERO_WEB_PLUGINS`` value, read from ``source``) picks."""
+    return list_omero_files(defaults_dir) + select_presets(plugins, list_presets(defaults_dir), source)
+
+
+def plugins_value(environ, user_files, contract):
+    """``(value, source)`` of the plugin set: ``OMERO_WEB_PLUGINS`` if set; else the image's
+    default set (``OMERO_WEB_DEFAULT_PLUGINS``), unless the site mounts its own
+    ``01-default-webapps.omero``, which then replaces that set, as in the official standalone
+    image (the mount replaces its baked file): the plugins enabled are exactly the file's."""
+    explicit = environ.get(ENV_PLUGINS, "").strip()
+    if explicit:
+        return explicit, ENV_PLUGINS
+    if any(os.path.basename(path) == OFFICIAL_WEBAPPS_FILE for path in user_files):
+        return "none", OFFICIAL_WEBAPPS_FILE
+    default = environ.get(ENV_DEFAULT_PLUGINS, "").strip() or contract_default(contract, ENV_DEFAULT_PLUGINS)
+    return default, ENV_DEFAULT_PLUGINS
 
 
 def select_presets(value, presets, source=ENV_PLUGINS):
@@ -734,7 +824,7 @@ def read_text(path):
         return handle.read()
 
 
-def gather_ops(environ, omero_files, read_text=read_text):
+def gather_ops(environ, omero_files, contract, read_text=read_text):
     """All operations in precedence order: files (defaults, then user), then the environment."""
     ops, problems = [], []
     for path in omero_files:
@@ -745,7 +835,7 @@ def gather_ops(environ, omero_files, read_text=read_text):
         except OSError as error:
             problems.append(f"{path}: cannot read it ({error.strerror or error}).")
     try:
-        ops.extend(env_ops(environ, read_text))
+        ops.extend(env_ops(environ, read_text, contract))
     except ConfigError as error:
         problems.extend(error.problems)
     if problems:
@@ -760,7 +850,37 @@ def resolve(ops, schema):
     problems = validate(config, schema)
     if problems:
         raise ConfigError(problems)
+    for key in (KEY_APP_HOST, KEY_APP_PORT):  # always written: the healthcheck reads the address
+        config.setdefault(key, Entry(effective(config, schema, key), "omero-web's default"))
     return config
+
+
+@dataclasses.dataclass(frozen=True)
+class Configured:
+    config: dict  # {key: Entry}, valid
+    schema: "Schema"
+    warnings: list  # for the log: variables that change nothing
+
+
+def configure(environ, build=False):
+    """The configure step of every start, and of ``collectstatic`` at build time (``build``):
+    gather the operations in precedence order, load the settings definitions of the apps they
+    enable, resolve and validate. Reads files, writes nothing; raises ConfigError.
+
+    At build time the configuration is the defaults plus every preset (no site files), with a
+    throw-away value for each plugin setting a site must set."""
+    defaults_dir = environ.get(ENV_DEFAULTS_DIR, DEFAULTS_DIR)
+    contract = load_contract(os.path.join(defaults_dir, CONTRACT_FILE))
+    if build:
+        files = baked_files(defaults_dir, "all")
+    else:
+        user_files = list_omero_files(environ.get(ENV_CONFIG_DIR, USER_CONFIG_DIR))
+        files = baked_files(defaults_dir, *plugins_value(environ, user_files, contract)) + user_files
+    ops = gather_ops(environ, files, contract)
+    schema = load_schema(plugin_apps(ops))
+    if build:
+        ops = build_time_ops(ops, schema)
+    return Configured(resolve(ops, schema), schema, unknown_variables(environ, contract))
 
 
 def build_time_ops(ops, schema):
@@ -968,6 +1088,13 @@ def write_config(omerodir, config):
     return path
 
 
+def write_start_files(omerodir, config):
+    """What a start leaves on disk: config.xml, the generated secret key if none is set, no stale pid."""
+    write_config(omerodir, config)
+    ensure_secret_key(omerodir, config)
+    remove_stale_pid(omerodir)
+
+
 def ensure_secret_key(omerodir, config):
     """Without an explicit key, keep one generated key in the var volume (shared by workers)."""
     if KEY_SECRET_KEY in config:
@@ -988,10 +1115,7 @@ def collect_static(environ):
     with a preset into ``omero.web.static_root``, as symbolic links to the installed packages (no
     second copy). The configuration is the image's defaults plus every preset, written to a scratch
     ``OMERODIR`` that is removed afterwards: the image keeps no config.xml or secret key."""
-    defaults_dir = environ.get("OMERO_WEB_DEFAULTS_DIR", DEFAULTS_DIR)
-    ops = gather_ops(environ, baked_files(defaults_dir, "all"))
-    schema = load_schema(plugin_apps(ops))
-    config = resolve(build_time_ops(ops, schema), schema)
+    config = configure(environ, build=True).config
     scratch = tempfile.mkdtemp(prefix="omero-web-collectstatic-")
     try:
         write_config(scratch, config)
@@ -1020,8 +1144,7 @@ def read_written_config(omerodir):
 
 def health_url(written):
     """The cheapest page that proves Django answers: ``<prefix>/webgateway/``."""
-    port = written.get("omero.web.application_server.port", str(WEB_PORT))
-    return f"http://127.0.0.1:{port}{written.get(KEY_PREFIX, '')}/webgateway/"
+    return f"http://127.0.0.1:{written[KEY_APP_PORT]}{written.get(KEY_PREFIX, '')}/webgateway/"
 
 
 def healthcheck(omerodir, timeout=4):
@@ -1035,8 +1158,8 @@ def healthcheck(omerodir, timeout=4):
         return 1
 
 
-USAGE = f"""usage: entrypoint.py [web | check | clearsessions | COMMAND...]
-  web            run OMERO.web with gunicorn on port {WEB_PORT} (default)
+USAGE = """usage: entrypoint.py [web | check | clearsessions | COMMAND...]
+  web            run OMERO.web with gunicorn (omero.web.application_server.port) (default)
   check          validate the configuration and print it (secrets redacted)
   clearsessions  remove expired sessions (Django's clearsessions)
   collectstatic  image builds: link every installed plugin's static files into static_root
@@ -1051,19 +1174,18 @@ def main(argv, environ=os.environ):
     if command[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
-    omerodir = environ.get("OMERODIR", DEFAULT_OMERODIR)
+    omerodir = environ.get(ENV_OMERODIR, DEFAULT_OMERODIR)
     if command[0] == "healthcheck":
         return healthcheck(omerodir)
-    defaults_dir = environ.get("OMERO_WEB_DEFAULTS_DIR", DEFAULTS_DIR)
     managed = command[0] in ("web", "check", "clearsessions", "standalone", "collectstatic")
+    config = schema = None
     try:
         if command[0] == "collectstatic":
             return collect_static(environ)
-        files = baked_files(defaults_dir, environ.get(ENV_PLUGINS, ""))
-        files += list_omero_files(environ.get("OMERO_WEB_CONFIG_DIR", USER_CONFIG_DIR))
-        ops = gather_ops(environ, files)
-        schema = load_schema(plugin_apps(ops))
-        config = resolve(ops, schema)
+        configured = configure(environ)
+        config, schema = configured.config, configured.schema
+        for warning in configured.warnings:
+            print(f"WARNING: {warning}", file=sys.stderr)
     except ConfigError as error:
         print("ERROR: invalid OMERO.web configuration, nothing was started:", file=sys.stderr)
         for problem in error.problems:
@@ -1071,13 +1193,10 @@ def main(argv, environ=os.environ):
         if managed:
             return 2
         print("WARNING: running the command anyway, without an OMERO.web configuration.", file=sys.stderr)
-        config = None
 
     if config is not None:
         try:
-            write_config(omerodir, config)
-            ensure_secret_key(omerodir, config)
-            remove_stale_pid(omerodir)
+            write_start_files(omerodir, config)
         except OSError as error:
             print(
                 f"ERROR: cannot write {error.filename} ({error.strerror}). {omerodir}/etc/grid and "

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build a local equivalent of the official debian:<suite>-slim image from the Debian archive,
 # for machines that cannot pull from a container registry (air-gapped sites, this project's CI).
-# usage: base-image.sh SUITE MIRROR TAG     e.g. base-image.sh trixie http://deb.debian.org/debian local/debian:trixie-slim
+# usage: base-image.sh SUITE MIRROR TAG   (`make base-image`: DEBIAN_SUITE and LOCAL_BASE_IMAGE of versions.env)
 set -eu
 suite=$1 mirror=$2 tag=$3
 command -v debootstrap >/dev/null || { echo "base-image: debootstrap is missing (apt-get install debootstrap)" >&2; exit 1; }

@@ -21,9 +21,10 @@ COPY nginx/nginx.conf.template nginx/prefix-redirect.conf.template /etc/omero-we
 COPY nginx/maintenance.html /usr/share/omero-web-nginx/maintenance.html
 COPY nginx/start.sh /usr/local/bin/omero-web-nginx
 COPY omeroweb/standalone/01-standalone.omero omeroweb/standalone/supervisord.conf /opt/omero/web/defaults/
-# The plugins the official omero-web-standalone image enables (fpbioimage and gallery are installed too).
+# The plugins the official omero-web-standalone image enables (fpbioimage and gallery are installed
+# too): used unless OMERO_WEB_PLUGINS is set or a site mounts its own 01-default-webapps.omero.
 ENV OMERO_WEB_UPSTREAM=127.0.0.1:4080 \
-    OMERO_WEB_PLUGINS=figure,iviewer,mapr,parade,autotag,tagsearch
+    OMERO_WEB_DEFAULT_PLUGINS=figure,iviewer,mapr,parade,autotag,tagsearch
 USER omero-web
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \

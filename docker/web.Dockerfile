@@ -61,7 +61,8 @@ RUN cd $VIRTUAL_ENV/lib/python3*/site-packages \
  && find . \( -name '*.map' -o -name '*.pyi' \) -type f -delete \
  && rm -rf numpy/f2py \
  && find django/conf/locale -mindepth 1 -maxdepth 1 -type d ! -name 'en' ! -name 'en_GB' -exec rm -rf {} +
-COPY omeroweb/00-defaults.omero omeroweb/gunicorn.conf.py omeroweb/redis_watch.py /opt/omero/web/defaults/
+COPY omeroweb/00-defaults.omero omeroweb/environment.toml omeroweb/gunicorn.conf.py omeroweb/redis_watch.py \
+     /opt/omero/web/defaults/
 COPY omeroweb/plugins/ /opt/omero/web/defaults/plugins/
 COPY entrypoint.py /usr/local/bin/entrypoint.py
 # Static files of OMERO.web and every plugin, as links into the venv (static_root comes from the

@@ -10,6 +10,8 @@ import time
 import requests
 import testinfra
 
+from contract import NGINX_PORT, WEB_PORT
+
 WEB_IMAGE = os.environ.get("WEB_IMAGE", "omero-web:latest")
 
 
@@ -20,7 +22,7 @@ def docker(*args, check=True, timeout=120):
 class Container:
     """A detached container with its port published on 127.0.0.1 (random host port)."""
 
-    def __init__(self, image, env=None, port=4080, args=(), docker_args=()):
+    def __init__(self, image, env=None, port=WEB_PORT, args=(), docker_args=()):
         command = ["run", "-d", "-p", f"127.0.0.1::{port}", *docker_args]
         for name, value in (env or {}).items():
             command += ["-e", f"{name}={value}"]
@@ -77,9 +79,10 @@ USERS = {"root": "omero", "user-1": "ome"}  # the stand-in's users (tests/standi
 
 # Runs inside a web container (compose or Kubernetes): GET a page from that container's own
 # gunicorn with a session cookie; prints the status and the body.
-GET_ON_THIS_WEB = """
+GET_ON_THIS_WEB = f"""
 import sys, urllib.request
-request = urllib.request.Request("http://127.0.0.1:4080" + sys.argv[1], headers={"Cookie": "sessionid=" + sys.argv[2]})
+cookie = {{"Cookie": "sessionid=" + sys.argv[2]}}
+request = urllib.request.Request("http://127.0.0.1:{WEB_PORT}" + sys.argv[1], headers=cookie)
 with urllib.request.urlopen(request, timeout=30) as answer:
     print(answer.status, answer.read().decode())
 """
@@ -170,7 +173,7 @@ class Stack:
 
     @property
     def url(self):
-        return "http://" + self.compose("port", "nginx", "8080").stdout.strip()
+        return "http://" + self.compose("port", "nginx", str(NGINX_PORT)).stdout.strip()
 
     def ids(self, service):
         return self.compose("ps", "-q", service).stdout.split()
@@ -209,7 +212,7 @@ class Stack:
         nginx, deadline = self.ids("nginx")[0], time.monotonic() + timeout
         while time.monotonic() < deadline:
             listed = self.exec(nginx, "cat", "/tmp/nginx/upstream.conf").stdout
-            if set(re.findall(r"server ([0-9.]+):4080", listed)) == self.web_addresses():
+            if set(re.findall(rf"server ([0-9.]+):{WEB_PORT}", listed)) == self.web_addresses():
                 time.sleep(0.5)  # the watcher signals nginx right after writing the file
                 titles = self.exec(nginx, "sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").stdout
                 if "shutting down" not in titles:  # old workers (old addresses) are gone

@@ -10,6 +10,7 @@ import time
 
 import requests
 
+from contract import VERSIONS
 from docker_helpers import NGINX_IMAGE, STANDIN_IMAGE, WEB_IMAGE
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -17,8 +18,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 CHART = os.path.join(REPO, "helm", "omero-web")
 CLUSTER = os.path.join(HERE, "k8s", "cluster.sh")
 TOOLS = os.path.join(HERE, "tools.sh")
-# `or`: make exports REDIS_IMAGE empty when it is not set.
-REDIS_IMAGE = os.environ.get("REDIS_IMAGE") or "redis:8-alpine"
+# `or`: an empty REDIS_IMAGE means unset.
+REDIS_IMAGE = os.environ.get("REDIS_IMAGE") or VERSIONS["REDIS_IMAGE"]
 NAMESPACE = "omero"
 
 

@@ -5,11 +5,12 @@ import pytest
 import yaml
 
 from cluster_helpers import build_tools
+from contract import KUBERNETES_VERSION
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CHART = os.path.join(REPO, "helm", "omero-web")
-KUBE_VERSION = "1.35.0"  # the real cluster's minor; kubeconform also checks the two after it
+KUBE_VERSION = KUBERNETES_VERSION  # helm renders for the test cluster's version (versions.env)
 
 
 @pytest.fixture(scope="session")

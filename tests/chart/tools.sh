@@ -6,9 +6,10 @@
 #   PATH="$(tests/chart/tools.sh):$PATH"
 set -euo pipefail
 
-HELM_VERSION=v3.22.0
-KUBECONFORM_VERSION=v0.8.0
-KUBE_SCORE_VERSION=v1.20.0  # the linter (kube-linter's modules are refused by the proxy here)
+pin() { sed -n "s/^$1=//p" "$(dirname "$0")/../../versions.env"; }  # versions: versions.env
+HELM_VERSION=$(pin HELM_VERSION)
+KUBECONFORM_VERSION=$(pin KUBECONFORM_VERSION)
+KUBE_SCORE_VERSION=$(pin KUBE_SCORE_VERSION)  # the linter (kube-linter's modules are refused by the proxy here)
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/omero-web-containers/tools
 BIN=$CACHE/bin-helm-$HELM_VERSION-kubeconform-$KUBECONFORM_VERSION-kube-score-$KUBE_SCORE_VERSION
 

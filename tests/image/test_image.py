@@ -6,6 +6,7 @@ import time
 
 import requests
 
+from contract import CONTRACT, WEB_PORT
 from docker_helpers import docker
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -93,7 +94,7 @@ def test_image_metadata(web_image):
     fmt = "{{.Config.User}}|{{json .Config.ExposedPorts}}|{{json .Config.Volumes}}|{{json .Config.Entrypoint}}"
     user, ports, volumes, entry = docker("image", "inspect", "-f", fmt, web_image).stdout.strip().split("|")
     assert user == "omero-web"
-    assert "4080/tcp" in ports
+    assert f"{WEB_PORT}/tcp" in ports
     assert "/opt/omero/web/OMERO.web/var" in volumes
     assert entry.startswith('["/usr/bin/tini"')
     labels = docker("image", "inspect", "-f", "{{json .Config.Labels}}", web_image).stdout
@@ -146,6 +147,19 @@ def test_invalid_variable_starts_nothing(web_image):
     assert "true or false" in result.stderr
     assert "Booting worker" not in result.stdout + result.stderr
     assert "Listening at" not in result.stdout + result.stderr
+
+
+def test_a_misspelled_variable_is_pointed_out_and_changes_nothing(web_image):
+    """The image reads the environment contract it was built with (omeroweb/environment.toml)."""
+    baked = docker("run", "--rm", web_image, "cat", "/opt/omero/web/defaults/environment.toml").stdout
+    assert baked == open(os.path.join(HERE, "..", "..", "omeroweb", "environment.toml")).read()
+    result = docker("run", "--rm", "-e", "OMERO_WEB_PLUGIN=figure", web_image, "check", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "WARNING: OMERO_WEB_PLUGIN is not a variable of these images, so it changes nothing. " in result.stderr
+    assert "Did you mean OMERO_WEB_PLUGINS?" in result.stderr
+    assert "omero_figure" not in result.stdout
+    quiet = docker("run", "--rm", "-e", "OMEROHOST=omero.example.org", "-e", "OMERO_WEB_PORT=8080", web_image, "check")
+    assert "WARNING" not in quiet.stderr and "OMERO_WEB_PORT" in CONTRACT["compose"]  # compose's own, via .env
 
 
 def test_check_command_redacts_secrets(web_image):

@@ -7,6 +7,7 @@ import shutil
 import pytest
 import requests
 
+from contract import VERSIONS
 from docker_helpers import REPO, WEB_IMAGE, Stack, docker
 
 EXAMPLE = os.path.join(REPO, "docs", "examples", "derived-plugin")
@@ -31,7 +32,7 @@ def derived(tmp_path_factory):
     web, nginx = f"{REGISTRY}omero-web:{TAG}", f"{REGISTRY}omero-web-nginx:{TAG}"
     try:
         build("-t", web, "--build-arg", f"WEB_IMAGE={WEB_IMAGE}", str(context))
-        base = os.environ.get("BASE_IMAGE", "debian:trixie-slim")
+        base = os.environ.get("BASE_IMAGE") or VERSIONS["BASE_IMAGE"]
         dockerfile = os.path.join(REPO, "docker", "nginx.Dockerfile")
         args = ["--build-arg", f"WEB_IMAGE={web}", "--build-arg", f"BASE_IMAGE={base}"]
         build("-f", dockerfile, "-t", nginx, *args, REPO)

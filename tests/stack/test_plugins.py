@@ -1,6 +1,7 @@
 """Plugins enabled by OMERO_WEB_PLUGINS, on real containers: routed, their static files answered by
 nginx (at the root and under /omero), shown in the webclient, logged in against the stand-in;
-OMERO_WEB_PLUGINS=none; the official standalone image's default file mounted unchanged."""
+OMERO_WEB_PLUGINS=none; the official standalone image's default file mounted unchanged, and a site's
+reduced copy of it replacing the standalone image's default set."""
 
 import os
 import re
@@ -9,8 +10,9 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import requests
 
+from contract import NGINX_PORT, WEB_PORT
 from docker_helpers import STANDALONE_IMAGE, USERS, WEB_IMAGE, Container, Stack, WebUser, docker
-from official_standalone import OFFICIAL_APPS, OFFICIAL_FILE
+from official_standalone import MOUNTED_AS, OFFICIAL_APPS, OFFICIAL_FILE, REDUCED_APPS, REDUCED_FILE
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; playwright never downloads a browser here
 
@@ -124,10 +126,10 @@ def apps_of(checked):
 @pytest.mark.parametrize("image", [WEB_IMAGE, STANDALONE_IMAGE])
 def test_the_official_standalone_file_mounted_unchanged(image):
     """A site switching from the official omero-web-standalone image keeps its default file."""
-    mount = ["-v", f"{OFFICIAL_FILE}:/opt/omero/web/config/01-default-webapps.omero:ro"]
+    mount = ["-v", f"{OFFICIAL_FILE}:/opt/omero/web/config/{MOUNTED_AS}:ro"]
     checked = docker("run", "--rm", *mount, image, "check").stdout
     assert apps_of(checked) == '["' + '", "'.join(OFFICIAL_APPS) + '"]'
-    port = 8080 if image == STANDALONE_IMAGE else 4080
+    port = NGINX_PORT if image == STANDALONE_IMAGE else WEB_PORT
     web = Container(image, port=port, docker_args=mount)
     try:
         web.wait_http("/webclient/login/")
@@ -143,6 +145,27 @@ def test_the_official_standalone_file_mounted_unchanged(image):
 def test_standalone_enables_the_official_set_by_default():
     checked = docker("run", "--rm", STANDALONE_IMAGE, "check").stdout
     assert apps_of(checked) == '["' + '", "'.join(OFFICIAL_APPS) + '"]'
+
+
+def test_a_sites_reduced_default_webapps_file_replaces_the_standalone_set():
+    """A site switching from the official standalone image mounts its own 01-default-webapps.omero
+    with only figure and iviewer: exactly those are enabled, as in the official image; the plugins
+    it removed are not routed. OMERO_WEB_PLUGINS set explicitly still adds its presets."""
+    mount = ["-v", f"{REDUCED_FILE}:/opt/omero/web/config/{MOUNTED_AS}:ro"]
+    checked = docker("run", "--rm", *mount, STANDALONE_IMAGE, "check").stdout
+    assert apps_of(checked) == '["' + '", "'.join(REDUCED_APPS) + '"]' == '["omero_figure", "omero_iviewer"]'
+    added = docker("run", "--rm", "-e", "OMERO_WEB_PLUGINS=parade", *mount, STANDALONE_IMAGE, "check").stdout
+    assert apps_of(added) == '["omero_parade", "omero_figure", "omero_iviewer"]'
+    web = Container(STANDALONE_IMAGE, port=NGINX_PORT, docker_args=mount)
+    try:
+        web.wait_http("/webclient/login/")
+        for name in ("figure", "iviewer", "mapr", "parade", "tagsearch"):
+            answer = requests.get(web.url + PLUGINS[name][0], timeout=10, allow_redirects=False)
+            expected = 302 if name in ("figure", "iviewer") else 404
+            assert answer.status_code == expected, (name, answer.status_code)
+        assert "Traceback" not in web.logs() and "ERROR" not in web.logs()
+    finally:
+        web.remove()
 
 
 def test_a_real_browser_logs_in_and_opens_a_plugin_page(plugged):

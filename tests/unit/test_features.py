@@ -5,16 +5,15 @@ import json
 import pytest
 import redis
 
-from entrypoint import gather_ops, gunicorn_environ, list_omero_files, render_config, resolve
+from entrypoint import configure, gunicorn_environ, render_config
 
 CORS_MIDDLEWARE = "corsheaders.middleware.CorsMiddleware"
 CORS_POST_CSRF = "corsheaders.middleware.CorsPostCsrfMiddleware"
 
 
 def build(layout, schema, **variables):
-    _, config_dir, base = layout
-    files = list_omero_files(base["OMERO_WEB_DEFAULTS_DIR"]) + list_omero_files(str(config_dir))
-    return resolve(gather_ops({**base, **variables}, files), schema)
+    """The configuration a container start resolves (the entrypoint's own configure step)."""
+    return configure({**layout[2], **variables}).config
 
 
 def value(config, key):

@@ -13,36 +13,34 @@ from entrypoint import (
     DEFAULTS_DIR,
     PRESETS_SUBDIR,
     ConfigError,
-    baked_files,
     build_time_ops,
-    gather_ops,
-    list_omero_files,
+    configure,
     list_presets,
     load_schema,
-    plugin_apps,
-    resolve,
     select_presets,
 )
-from official_standalone import OFFICIAL_APPS, OFFICIAL_FILE
+from official_standalone import MOUNTED_AS, OFFICIAL_APPS, OFFICIAL_FILE, REDUCED_APPS, REDUCED_FILE
 
 PRESETS = list_presets(BAKED_DEFAULTS)
 
 
 def standalone_default():
-    """OMERO_WEB_PLUGINS as the omero-web-standalone image sets it (its Dockerfile is the source)."""
+    """The omero-web-standalone image's default plugin set (its Dockerfile is the source)."""
     with open(os.path.join(REPO, "docker", "standalone.Dockerfile")) as handle:
-        return re.search(r"OMERO_WEB_PLUGINS=(\S+)", handle.read()).group(1)
+        return re.search(r"OMERO_WEB_DEFAULT_PLUGINS=(\S+)", handle.read()).group(1)
+
+
+STANDALONE = {"OMERO_WEB_DEFAULT_PLUGINS": standalone_default()}  # what the standalone image sets
 
 
 def build(layout, user_files=(), **variables):
-    """The configuration main() would write, with the schema of the apps it enables."""
+    """The configuration a container start resolves (the entrypoint's own configure step), with
+    ``user_files`` mounted: a path, or (path, name it is mounted as)."""
     _, config_dir, base = layout
-    for path in user_files:
-        shutil.copy(path, config_dir)
-    environ = {**base, **variables}
-    files = baked_files(BAKED_DEFAULTS, environ.get("OMERO_WEB_PLUGINS", "")) + list_omero_files(str(config_dir))
-    ops = gather_ops(environ, files)
-    return resolve(ops, load_schema(plugin_apps(ops)))
+    for each in user_files:
+        path, name = each if isinstance(each, tuple) else (each, os.path.basename(each))
+        shutil.copy(path, config_dir / name)
+    return configure({**base, **variables}).config
 
 
 def value(config, key):
@@ -136,11 +134,10 @@ def test_a_site_appending_a_preset_app_itself_gets_it_once(layout, tmp_path):
     assert value(config, "omero.web.apps") == ["omero_figure"]
 
 
-@pytest.mark.parametrize("plugins", ["", "none", "standalone"])
-def test_the_official_standalone_file_gives_the_official_apps(layout, plugins):
-    """Mounted unchanged on omero-web (no presets) or on omero-web-standalone (its presets too)."""
-    chosen = standalone_default() if plugins == "standalone" else plugins
-    config = build(layout, [OFFICIAL_FILE], OMERO_WEB_PLUGINS=chosen)
+@pytest.mark.parametrize("image", ["omero-web", "omero-web-standalone"])
+def test_the_official_standalone_file_gives_the_official_apps(layout, image):
+    """Mounted unchanged as 01-default-webapps.omero, on omero-web or on omero-web-standalone."""
+    config = build(layout, [(OFFICIAL_FILE, MOUNTED_AS)], **(STANDALONE if image == "omero-web-standalone" else {}))
     assert value(config, "omero.web.apps") == OFFICIAL_APPS
     assert [m["class"] for m in value(config, "omero.web.middleware")].count(
         "whitenoise.middleware.WhiteNoiseMiddleware"
@@ -155,9 +152,43 @@ def test_the_official_standalone_file_gives_the_official_apps(layout, plugins):
     assert links == ["Data", "History", "Mapr", "Figure", "Help", "Tag Search"]
 
 
-def test_standalone_default_is_the_official_set(layout):
-    config = build(layout, OMERO_WEB_PLUGINS=standalone_default())
+def without_sources(config):
+    return {key: entry.value for key, entry in config.items()}
+
+
+@pytest.mark.parametrize("site_file", [OFFICIAL_FILE, REDUCED_FILE])
+def test_a_mounted_default_webapps_file_replaces_the_standalone_default_set(layout, site_file):
+    """As in the official standalone image, where the mount replaces its baked file: the site's
+    01-default-webapps.omero enables exactly its own plugins, none of the image's default set."""
+    on_standalone = build(layout, [(site_file, MOUNTED_AS)], **STANDALONE)
+    assert value(on_standalone, "omero.web.apps") == (OFFICIAL_APPS if site_file == OFFICIAL_FILE else REDUCED_APPS)
+    # Exactly the file's configuration: the same as the file on omero-web, which has no default set.
+    assert without_sources(on_standalone) == without_sources(build(layout, [(site_file, MOUNTED_AS)]))
+
+
+def test_the_reduced_file_keeps_the_removed_plugins_off(layout):
+    config = build(layout, [(REDUCED_FILE, MOUNTED_AS)], **STANDALONE)
+    assert value(config, "omero.web.apps") == ["omero_figure", "omero_iviewer"]
+    assert "omero.web.mapr.config" not in config
+    assert value(config, "omero.web.ui.center_plugins") is None  # no parade, no autotag panel
+    assert [link[0] for link in value(config, "omero.web.ui.top_links")] == ["Data", "History", "Figure", "Help"]
+
+
+def test_plugins_named_explicitly_are_added_to_a_mounted_default_webapps_file(layout):
+    config = build(layout, [(REDUCED_FILE, MOUNTED_AS)], OMERO_WEB_PLUGINS="parade", **STANDALONE)
+    assert value(config, "omero.web.apps") == ["omero_parade", "omero_figure", "omero_iviewer"]
+
+
+def test_only_that_file_name_replaces_the_default_set(layout):
+    """A site file of another name adds to the image's default set, as before."""
+    config = build(layout, [(REDUCED_FILE, "50-site.omero")], **STANDALONE)
     assert value(config, "omero.web.apps") == OFFICIAL_APPS
+
+
+def test_standalone_default_is_the_official_set(layout):
+    config = build(layout, **STANDALONE)
+    assert value(config, "omero.web.apps") == OFFICIAL_APPS
+    assert value(build(layout, OMERO_WEB_PLUGINS="figure", **STANDALONE), "omero.web.apps") == ["omero_figure"]
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,12 @@
 import json
 
 import entrypoint
-from entrypoint import gather_ops, list_omero_files, resolve
+from entrypoint import configure
 
 
 def build(layout, schema, **variables):
-    _, config_dir, base = layout
-    environ = {**base, **variables}
-    files = list_omero_files(base["OMERO_WEB_DEFAULTS_DIR"]) + list_omero_files(str(config_dir))
-    return resolve(gather_ops(environ, files), schema)
+    """The configuration a container start resolves (the entrypoint's own configure step)."""
+    return configure({**layout[2], **variables}).config
 
 
 def test_baked_defaults(layout, schema):

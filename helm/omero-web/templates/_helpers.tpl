@@ -1,3 +1,12 @@
+{{/*
+The images' ports, fixed by their contract (versions.env in the repository; a unit test checks these):
+gunicorn in the web container, nginx in the sidecar, the built-in Redis. The pod, its probes, nginx's
+upstream and the Services all use these, and values that would move gunicorn elsewhere are refused.
+*/}}
+{{- define "omero-web.webPort" -}}4080{{- end }}
+{{- define "omero-web.nginxPort" -}}8080{{- end }}
+{{- define "omero-web.redisPort" -}}6379{{- end }}
+
 {{/* Names: every object carries the release name, so two releases in one namespace never collide. */}}
 {{- define "omero-web.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
@@ -64,7 +73,7 @@ app.kubernetes.io/component: redis
 {{/* Redis: built in, external, or none ("" when none). */}}
 {{- define "omero-web.redisUrl" -}}
 {{- if .Values.redis.enabled }}
-{{- printf "redis://%s:6379/0" (include "omero-web.redisName" .) }}
+{{- printf "redis://%s:%s/0" (include "omero-web.redisName" .) (include "omero-web.redisPort" .) }}
 {{- else }}
 {{- .Values.externalRedis.url }}
 {{- end }}
@@ -133,5 +142,25 @@ Arguments: (list $ "key-in-release-secret" explicitValue length)
 {{- end }}
 {{- if and .Values.prefix (not (hasPrefix "/" .Values.prefix)) }}
 {{- fail (printf "prefix %q must start with /, e.g. /omero" .Values.prefix) }}
+{{- end }}
+{{- /* Settings the pod's other parts depend on: refused in config and in extraEnv, by name. */}}
+{{- $port := include "omero-web.webPort" . }}
+{{- $why := printf "gunicorn must listen on 0.0.0.0:%s in the pod: nginx beside it connects to 127.0.0.1:%s, the probes and the container port use %s" $port $port $port }}
+{{- $fixed := dict "omero.web.application_server.host" $why "omero.web.application_server.port" $why "omero.web.application_server" "the pod runs gunicorn (wsgi-tcp), which nginx and the probes talk to" "omero.web.prefix" "use the value prefix: nginx, the probes and the Ingress follow it" }}
+{{- range $key := keys $fixed | sortAlpha }}
+{{- if hasKey $.Values.config $key }}
+{{- fail (printf "config.%s cannot be set in this chart (%s); remove it" $key (get $fixed $key)) }}
+{{- end }}
+{{- $name := printf "CONFIG_%s" ($key | replace "_" "__" | replace "." "_") }}
+{{- range $.Values.extraEnv }}
+{{- if eq .name $name }}
+{{- fail (printf "extraEnv %s cannot be set in this chart (%s); remove it" $name (get $fixed $key)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range .Values.extraEnv }}
+{{- if eq .name "OMERO_WEB_PREFIX" }}
+{{- fail "extraEnv OMERO_WEB_PREFIX cannot be set in this chart: use the value prefix (nginx, the probes and the Ingress follow it)" }}
+{{- end }}
 {{- end }}
 {{- end }}

@@ -8,11 +8,12 @@
 # lacks: a wrapper module maps each one to the published k8s.io/<name> v0.<minor>.<patch>.
 set -euo pipefail
 
-K8S=v1.35.8
-ETCD=v3.6.16
-COREDNS=v1.14.7
-CRICTL=v1.36.0
 HERE=$(cd "$(dirname "$0")" && pwd)
+pin() { sed -n "s/^$1=//p" "$HERE/../../../versions.env"; }  # versions: versions.env
+K8S=$(pin KUBERNETES_VERSION)
+ETCD=$(pin ETCD_VERSION)
+COREDNS=$(pin COREDNS_VERSION)
+CRICTL=$(pin CRICTL_VERSION)
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/omero-web-containers
 OUT=$CACHE/k8s-$K8S-etcd-$ETCD-coredns-$COREDNS-$(sha256sum "$0" | cut -c1-8)
 if [ -f "$OUT/.done" ]; then echo "$OUT"; exit 0; fi
