@@ -205,19 +205,31 @@ def test_a_misspelled_variable_is_pointed_out():
 
 
 def test_ports_agree_with_versions_env(schema):
-    assert str(schema.settings[entrypoint.KEY_APP_PORT].default) == str(WEB_PORT), "omero-web's own default port"
-    assert WEB["OMEROPORT"].default == str(OMERO_SERVER_PORT), "omeroweb/environment.toml: OMEROPORT"
-    assert re.search(rf"^EXPOSE {WEB_PORT}$", read("docker", "web.Dockerfile"), re.M), "docker/web.Dockerfile"
-    for name in ("nginx.Dockerfile", "standalone.Dockerfile"):
-        assert re.search(rf"^EXPOSE {NGINX_PORT}$", read("docker", name), re.M), f"docker/{name}: EXPOSE"
+    problems = []
+
+    def expect(place, found, wanted, key):
+        if str(found) != str(wanted):
+            problems.append(f"{place} is {found!r}, but versions.env has {key}={wanted}")
+
+    expect("omero-web's default omero.web.application_server.port", schema.settings[entrypoint.KEY_APP_PORT].default,
+           WEB_PORT, "WEB_PORT")  # fmt: skip
+    expect("omeroweb/environment.toml: the default of OMEROPORT", WEB["OMEROPORT"].default, OMERO_SERVER_PORT,
+           "OMERO_SERVER_PORT")  # fmt: skip
+    for name, port, key in (("web", WEB_PORT, "WEB_PORT"), ("nginx", NGINX_PORT, "NGINX_PORT"),
+                            ("standalone", NGINX_PORT, "NGINX_PORT")):  # fmt: skip
+        exposed = re.findall(r"^EXPOSE (\S+)$", read("docker", f"{name}.Dockerfile"), re.M)
+        expect(f"docker/{name}.Dockerfile: EXPOSE", " ".join(exposed), port, key)
     helpers = read("helm", "omero-web", "templates", "_helpers.tpl")
-    for helper, port in (("webPort", WEB_PORT), ("nginxPort", NGINX_PORT), ("redisPort", REDIS_PORT)):
-        assert f'define "omero-web.{helper}" -}}}}{port}{{{{' in helpers, (
-            f"helm/omero-web/templates/_helpers.tpl: {helper}"
-        )
-    values = yaml.safe_load(read("helm", "omero-web", "values.yaml"))
-    assert OMERO_SERVER_PORT in values["networkPolicy"]["omeroServerPorts"], "helm/omero-web/values.yaml"
-    assert values["networkPolicy"]["externalRedisPort"] == REDIS_PORT, "helm/omero-web/values.yaml"
+    for helper, port, key in (("webPort", WEB_PORT, "WEB_PORT"), ("nginxPort", NGINX_PORT, "NGINX_PORT"),
+                              ("redisPort", REDIS_PORT, "REDIS_PORT")):  # fmt: skip
+        found = re.search(rf'define "omero-web\.{helper}" -}}}}(\w*)\{{\{{', helpers)
+        expect(f"helm/omero-web/templates/_helpers.tpl: omero-web.{helper}", found and found.group(1), port, key)
+    policy = yaml.safe_load(read("helm", "omero-web", "values.yaml"))["networkPolicy"]
+    if OMERO_SERVER_PORT not in policy["omeroServerPorts"]:
+        problems.append(f"helm/omero-web/values.yaml: networkPolicy.omeroServerPorts lacks {OMERO_SERVER_PORT}")
+    expect("helm/omero-web/values.yaml: networkPolicy.externalRedisPort", policy["externalRedisPort"], REDIS_PORT,
+           "REDIS_PORT")  # fmt: skip
+    fail_with(problems)
 
 
 def test_chart_templates_write_no_port_of_their_own():
@@ -235,14 +247,28 @@ def test_chart_templates_write_no_port_of_their_own():
 
 
 def test_images_and_base_agree_with_versions_env():
+    problems = []
+
+    def expect(place, found, key):
+        if found != VERSIONS[key]:
+            problems.append(f"{place} is {found!r}, but versions.env has {key}={VERSIONS[key]}")
+
     for name in ("web.Dockerfile", "nginx.Dockerfile", "redis.Dockerfile"):
-        assert f"ARG BASE_IMAGE={VERSIONS['BASE_IMAGE']}\n" in read("docker", name), f"docker/{name}: ARG BASE_IMAGE"
-    assert COMPOSE["BASE_IMAGE"].default == VERSIONS["BASE_IMAGE"], "omeroweb/environment.toml: BASE_IMAGE"
-    assert COMPOSE["REDIS_IMAGE"].default == VERSIONS["REDIS_IMAGE"], "omeroweb/environment.toml: REDIS_IMAGE"
-    assert VERSIONS["LOCAL_BASE_IMAGE"].endswith(":" + VERSIONS["BASE_IMAGE"].split(":")[1])
-    assert VERSIONS["BASE_IMAGE"].startswith(f"debian:{VERSIONS['DEBIAN_SUITE']}-")
+        found = re.search(r"^ARG BASE_IMAGE=(\S*)$", read("docker", name), re.M)
+        expect(f"docker/{name}: ARG BASE_IMAGE", found and found.group(1), "BASE_IMAGE")
+    compose, example = read("compose.yaml"), env_example()
+    for key in ("BASE_IMAGE", "REDIS_IMAGE"):
+        expect(f"omeroweb/environment.toml: the default of {key}", COMPOSE[key].default, key)
+        for default in re.findall(rf"\$\{{{key}:-([^}}]*)\}}", compose):
+            expect(f"compose.yaml: the default of ${{{key}}}", default, key)
+        expect(f".env.example: #{key}", example.get(key), key)
     redis = yaml.safe_load(read("helm", "omero-web", "values.yaml"))["redis"]["image"]
-    assert f"{redis['repository']}:{redis['tag']}" == VERSIONS["REDIS_IMAGE"], "helm/omero-web/values.yaml: redis.image"
+    expect("helm/omero-web/values.yaml: redis.image", f"{redis['repository']}:{redis['tag']}", "REDIS_IMAGE")
+    if not VERSIONS["BASE_IMAGE"].startswith(f"debian:{VERSIONS['DEBIAN_SUITE']}-"):
+        problems.append("versions.env: BASE_IMAGE is not the Debian suite DEBIAN_SUITE")
+    if VERSIONS["LOCAL_BASE_IMAGE"].split(":")[1] != VERSIONS["BASE_IMAGE"].split(":")[1]:
+        problems.append("versions.env: LOCAL_BASE_IMAGE's tag is not BASE_IMAGE's")
+    fail_with(problems)
 
 
 def test_chart_versions_agree_with_versions_env():
