@@ -26,6 +26,7 @@ from cluster_helpers import (
     wait_until,
     web_pods,
 )
+from contract import NGINX_PORT
 from docker_helpers import (
     GET_ON_THIS_WEB,
     STANDIN_IMAGE,
@@ -170,7 +171,8 @@ def test_web_process_down_gives_the_maintenance_page(plain):
                   "-o", "jsonpath={.items[0].metadata.name}").stdout  # fmt: skip
     port = free_port()
     forward = subprocess.Popen(
-        ["kubectl", "--namespace", NAMESPACE, "port-forward", f"pod/{pod}", f"{port}:8080", "--address", "127.0.0.1"],
+        ["kubectl", "--namespace", NAMESPACE, "port-forward", f"pod/{pod}", f"{port}:{NGINX_PORT}",
+         "--address", "127.0.0.1"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -12,7 +12,7 @@ import tempfile
 import pytest
 import yaml
 
-from contract import KUBERNETES_SCHEMA_VERSIONS, KUBERNETES_VERSION, NGINX_PORT, WEB_PORT
+from contract import KUBERNETES_SCHEMA_VERSIONS, KUBERNETES_VERSION, NGINX_PORT, REDIS_PORT, WEB_PORT
 from docker_helpers import WEB_IMAGE, docker
 from entrypoint import env_to_key
 
@@ -177,7 +177,7 @@ def test_defaults_give_the_hardened_pod_redis_and_policies(render):
     assert env(objects, "nginx")["OMERO_WEB_UPSTREAM"] == f"127.0.0.1:{WEB_PORT}"
     assert [p["containerPort"] for p in container(objects, "web")["ports"]] == [WEB_PORT]
     assert [p["containerPort"] for p in container(objects, "nginx")["ports"]] == [NGINX_PORT]
-    assert env(objects)["REDIS_URL"] == "redis://omero-web-redis:6379/0"
+    assert env(objects)["REDIS_URL"] == f"redis://omero-web-redis:{REDIS_PORT}/0"
     assert not of_kind(objects, "PodDisruptionBudget")  # one pod: nothing to budget
 
 

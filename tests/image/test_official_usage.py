@@ -4,6 +4,7 @@ import time
 
 import requests
 
+from contract import WEB_PORT
 from docker_helpers import docker
 
 
@@ -14,14 +15,14 @@ def test_documented_docker_run(web_image):
         "run", "-d", "--name", name,
         "-e", 'CONFIG_omero_web_server__list=[["omero.example.org", 4064, "test-omero"]]',
         "-e", "CONFIG_omero_web_debug=true",
-        "-p", "127.0.0.1:4080:4080",
+        "-p", f"127.0.0.1:{WEB_PORT}:{WEB_PORT}",
         web_image,
     )  # fmt: skip
     try:
         deadline, page = time.monotonic() + 60, None
         while time.monotonic() < deadline:
             try:
-                page = requests.get("http://127.0.0.1:4080/", timeout=5)  # follows redirects
+                page = requests.get(f"http://127.0.0.1:{WEB_PORT}/", timeout=5)  # follows redirects
                 if page.status_code == 200:
                     break
             except requests.RequestException:

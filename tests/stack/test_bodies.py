@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 
+from contract import NGINX_PORT, WEB_PORT
 from docker_helpers import NGINX_IMAGE, WEB_IMAGE, Container, docker
 
 GIB = 1 << 30
@@ -64,12 +65,12 @@ def sidecar():
         WEB_IMAGE,
         docker_args=["--network", network, "--network-alias", "bodies", "--entrypoint", "python3",
                      "-v", f"{HERE}/upstreams/bodies.py:/srv/bodies.py:ro"],
-        args=["/srv/bodies.py"],
+        args=["/srv/bodies.py", str(WEB_PORT)],
     )  # fmt: skip
     nginx = Container(
         NGINX_IMAGE,
-        env={"OMERO_WEB_UPSTREAM": "bodies:4080"},
-        port=8080,
+        env={"OMERO_WEB_UPSTREAM": f"bodies:{WEB_PORT}"},
+        port=NGINX_PORT,
         docker_args=["--network", network, "--read-only", "--tmpfs", "/tmp", "--memory", "512m"],
     )
     try:

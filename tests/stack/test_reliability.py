@@ -7,6 +7,7 @@ import time
 import pytest
 import requests
 
+from contract import WEB_PORT
 from docker_helpers import WEB_IMAGE, Stack, docker, wait_healthy
 from load import Loop, around, summary, time_wait_sockets, wrk
 
@@ -81,10 +82,10 @@ def test_upstream_followed_and_logged(prefixed):
     nginx = prefixed.ids("nginx")[0]
     rendered = prefixed.exec(nginx, "cat", "/tmp/nginx/upstream.conf").stdout
     (address,) = prefixed.web_addresses()
-    assert rendered.strip() == f"server {address}:4080 max_fails=0;"
+    assert rendered.strip() == f"server {address}:{WEB_PORT} max_fails=0;"
     log = prefixed.logs("nginx")
     assert "omero-web-nginx: web resolves to no address (maintenance page); reloading nginx" in log
-    assert f"omero-web-nginx: web now at {address}:4080; reloading nginx" in log
+    assert f"omero-web-nginx: web now at {address}:{WEB_PORT}; reloading nginx" in log
 
 
 @pytest.fixture(scope="module")

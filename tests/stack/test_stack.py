@@ -5,6 +5,7 @@ import time
 
 import requests
 
+from contract import NGINX_PORT, WEB_PORT
 from docker_helpers import WebUser, docker
 
 
@@ -97,15 +98,15 @@ def test_processes_and_rendered_config(stack):
     assert nginx.user().name == "nginx" and nginx.user().uid == 101
     uids = nginx.check_output("cat /proc/[0-9]*/status | sed -n 's/^Uid:[[:space:]]*\\([0-9]*\\).*/\\1/p' | sort -u")
     assert uids.split() == ["101"]
-    # 8080 = 0x1F90, state 0A = LISTEN
-    assert ":1F90 00000000:0000 0A" in nginx.check_output("cat /proc/net/tcp")
+    # the port in hex (8080 = 0x1F90), state 0A = LISTEN
+    assert f":{NGINX_PORT:04X} 00000000:0000 0A" in nginx.check_output("cat /proc/net/tcp")
     rendered = nginx.file("/tmp/nginx/nginx.conf").content_string
-    assert "listen 8080;" in rendered
+    assert f"listen {NGINX_PORT};" in rendered
     assert "proxy_pass http://omero_web;" in rendered
     assert "client_max_body_size 0;" in rendered
     assert "${" not in rendered
     upstream = nginx.file("/tmp/nginx/upstream.conf").content_string
-    assert re.fullmatch(r"server [0-9.]+:4080 max_fails=0;\n", upstream), upstream
+    assert re.fullmatch(rf"server [0-9.]+:{WEB_PORT} max_fails=0;\n", upstream), upstream
     written = nginx.file("/tmp/nginx/nginx.conf").mtime
     assert nginx.check_output("omero-web-nginx render").startswith(rendered + "# --- /tmp/nginx/upstream.conf")
     # `render` in a running container prints; it does not touch the live files.

@@ -3,6 +3,7 @@
 import pytest
 import requests
 
+from contract import NGINX_PORT, WEB_PORT
 from docker_helpers import STANDALONE_IMAGE, Container, Standin, assert_login_and_logout, docker
 
 SUPERVISORCTL = ["supervisorctl", "-c", "/opt/omero/web/defaults/supervisord.conf"]
@@ -13,7 +14,7 @@ def standalone(request):
     env = {"CONFIG_omero_web_server__list": '[["omero.example.org", 4064, "standalone-omero"]]'}
     if request.param:
         env["OMERO_WEB_PREFIX"] = request.param
-    container = Container(STANDALONE_IMAGE, env=env, port=8080)
+    container = Container(STANDALONE_IMAGE, env=env, port=NGINX_PORT)
     container.prefix = request.param
     yield container
     container.remove()
@@ -42,9 +43,9 @@ def test_login_static_and_maintenance(standalone):
 def test_gunicorn_only_on_loopback(standalone):
     standalone.wait_http(standalone.prefix + "/webclient/login/", timeout=90)
     tcp = standalone.exec("cat", "/proc/net/tcp").stdout
-    assert "0100007F:0FF0 00000000:0000 0A" in tcp  # 127.0.0.1:4080 LISTEN
-    assert "00000000:0FF0 00000000:0000 0A" not in tcp  # not 0.0.0.0:4080
-    assert "00000000:1F90 00000000:0000 0A" in tcp  # nginx on 0.0.0.0:8080
+    assert f"0100007F:{WEB_PORT:04X} 00000000:0000 0A" in tcp  # gunicorn on 127.0.0.1, LISTEN
+    assert f"00000000:{WEB_PORT:04X} 00000000:0000 0A" not in tcp  # not on 0.0.0.0
+    assert f"00000000:{NGINX_PORT:04X} 00000000:0000 0A" in tcp  # nginx on 0.0.0.0
 
 
 def test_invalid_config_starts_nothing():
@@ -59,7 +60,7 @@ def test_login_against_the_standin(prefix):
     standin = Standin()
     try:
         env = {"OMEROHOST": "omero", "OMERO_WEB_PREFIX": prefix}
-        standalone = Container(STANDALONE_IMAGE, env=env, port=8080, docker_args=standin.docker_args)
+        standalone = Container(STANDALONE_IMAGE, env=env, port=NGINX_PORT, docker_args=standin.docker_args)
         try:
             standalone.wait_http(prefix + "/webclient/login/", timeout=90)
             assert_login_and_logout(standalone.url, prefix)

@@ -8,6 +8,7 @@ import pytest
 from omero.config import ConfigXml
 
 import entrypoint
+from contract import WEB_PORT
 
 
 def written(omerodir):
@@ -87,7 +88,7 @@ def test_stale_pid_file_is_removed(layout, start):
 def test_gunicorn_defaults_match_omero_web_start(start):
     argv, env = start()
     assert argv[0] == "gunicorn"
-    assert argv[argv.index("--bind") + 1] == "0.0.0.0:4080"
+    assert argv[argv.index("--bind") + 1] == f"0.0.0.0:{WEB_PORT}"
     assert argv[argv.index("--workers") + 1] == "5"
     assert argv[argv.index("--worker-class") + 1] == "gthread"  # keeps nginx's connections alive
     assert argv[argv.index("--threads") + 1] == "4"  # baked default (upstream: 1)
@@ -122,7 +123,7 @@ def test_gunicorn_follows_config(start):
 def test_health_url_follows_prefix_and_port(layout, start):
     omerodir = layout[0]
     start()
-    assert entrypoint.health_url(entrypoint.read_written_config(omerodir)) == "http://127.0.0.1:4080/webgateway/"
+    assert entrypoint.health_url(entrypoint.read_written_config(omerodir)) == f"http://127.0.0.1:{WEB_PORT}/webgateway/"
     start(OMERO_WEB_PREFIX="/omero", CONFIG_omero_web_application__server_port="4090")
     url = entrypoint.health_url(entrypoint.read_written_config(omerodir))
     assert url == "http://127.0.0.1:4090/omero/webgateway/"

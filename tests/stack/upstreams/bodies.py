@@ -1,7 +1,9 @@
 """A stand-in upstream for the nginx sidecar's body tests: POST /upload reads the body as it
-arrives and answers how many bytes came; GET /download?bytes=N streams N bytes. Port 4080."""
+arrives and answers how many bytes came; GET /download?bytes=N streams N bytes. On the port given
+as its argument (the web image's, where nginx expects gunicorn)."""
 
 import json
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -41,4 +43,4 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-ThreadingHTTPServer(("", 4080), Handler).serve_forever()
+ThreadingHTTPServer(("", int(sys.argv[1])), Handler).serve_forever()
