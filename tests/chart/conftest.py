@@ -10,7 +10,6 @@ from contract import KUBERNETES_VERSION
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CHART = os.path.join(REPO, "helm", "omero-web")
-KUBE_VERSION = KUBERNETES_VERSION  # helm renders for the test cluster's version (versions.env)
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +36,7 @@ def render(helm):
     """Rendered objects of the chart: render("values-file-or-None", "--set", ..., release="r")."""
 
     def run(values=None, *args, release="omero-web", namespace="omero"):
-        command = ["template", release, CHART, "--namespace", namespace, "--kube-version", KUBE_VERSION]
+        command = ["template", release, CHART, "--namespace", namespace, "--kube-version", KUBERNETES_VERSION]
         if values:
             command += ["-f", os.path.join(CHART, "ci", values)]
         out = helm(*command, *args).stdout

@@ -19,8 +19,6 @@ from entrypoint import env_to_key
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CHART = os.path.join(REPO, "helm", "omero-web")
-KUBE_VERSION = KUBERNETES_VERSION  # the test cluster's (versions.env)
-KUBERNETES_VERSIONS = KUBERNETES_SCHEMA_VERSIONS  # kubeconform checks each of these minors (versions.env)
 
 VALUES_FILES = sorted(os.listdir(os.path.join(CHART, "ci")))
 # kubeconform's Kubernetes schemas have no Gateway API kinds (a CRD): HTTPRoute is checked by the
@@ -83,16 +81,17 @@ def env(objects, name="web"):
 
 @pytest.mark.parametrize("values", VALUES_FILES)
 def test_lint_strict(helm, values):
-    helm("lint", "--strict", CHART, "-f", os.path.join(CHART, "ci", values), "--kube-version", KUBE_VERSION)
+    helm("lint", "--strict", CHART, "-f", os.path.join(CHART, "ci", values), "--kube-version", KUBERNETES_VERSION)
 
 
 def rendered_text(helm, values):
     """`helm template` of one ci/ values file, as the manifest text the command-line tools read."""
-    return helm("template", "r", CHART, "-f", os.path.join(CHART, "ci", values), "--kube-version", KUBE_VERSION).stdout
+    values_file = os.path.join(CHART, "ci", values)
+    return helm("template", "r", CHART, "-f", values_file, "--kube-version", KUBERNETES_VERSION).stdout
 
 
 @pytest.mark.parametrize("values", VALUES_FILES)
-@pytest.mark.parametrize("kubernetes", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("kubernetes", KUBERNETES_SCHEMA_VERSIONS)
 def test_objects_valid_for_kubernetes(helm, tools, kubeconform_schemas, values, kubernetes):
     rendered = rendered_text(helm, values)
     schemas = kubeconform_schemas([d for d in yaml.safe_load_all(rendered) if d], kubernetes)
@@ -134,7 +133,7 @@ def test_kube_score_finds_nothing_unexplained(helm, tools, values):
     rendered = rendered_text(helm, values)
     result = subprocess.run(
         [os.path.join(tools, "kube-score"), "score", "--output-format", "json", "--kubernetes-version",
-         "v" + KUBE_VERSION.rsplit(".", 1)[0], "--enable-optional-test", "container-seccomp-profile",
+         "v" + KUBERNETES_VERSION.rsplit(".", 1)[0], "--enable-optional-test", "container-seccomp-profile",
          *KUBE_SCORE_FLAGS, "--ignore-test", ",".join(KUBE_SCORE_IGNORED), "-"],
         input=rendered, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -286,7 +285,7 @@ def test_ingress_with_class_and_tls(render):
     ],
 )  # fmt: skip
 def test_values_refused_with_a_readable_message(helm, args, says):
-    result = helm("template", "r", CHART, "--kube-version", KUBE_VERSION, *args, check=False)
+    result = helm("template", "r", CHART, "--kube-version", KUBERNETES_VERSION, *args, check=False)
     assert result.returncode != 0
     assert says in result.stderr, result.stderr
 
