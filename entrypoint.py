@@ -175,7 +175,6 @@ class Variable:
     secret: bool = False
     compose: str = ""  # "pass", "set", "env_file" or "" (not in compose's environment)
     chart: object = ()  # the chart values that set it, or "set"
-    internal: bool = False
 
 
 def load_contract(path):
@@ -352,8 +351,8 @@ def env_ops(environ, read_text, contract):
     if public_url:
         ops.extend(_collect(problems, public_url_ops, public_url))
     # Empty means unset for the shortcuts (compose passes empty strings for unset variables).
-    redis = [contract["web"][name] for name in (ENV_REDIS_URL, ENV_REDIS_PASSWORD)]
-    redis_names = {v.name for v in redis} | {v.name + FILE_SUFFIX for v in redis if v.file}
+    declared = [contract["web"][name] for name in (ENV_REDIS_URL, ENV_REDIS_PASSWORD)]
+    redis_names = {v.name for v in declared} | {v.name + FILE_SUFFIX for v in declared if v.file}
     redis_env = {k: v for k, v in environ.items() if k in redis_names and v.strip()}
     redis = _value_or_file(redis_env, ENV_REDIS_URL, read_text, problems)
     password = _value_or_file(redis_env, ENV_REDIS_PASSWORD, read_text, problems)

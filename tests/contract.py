@@ -54,14 +54,21 @@ def _cell(text):
 
 
 def table(container):
-    """The Markdown table of one container's variables, in the contract's order."""
-    lines = ["| variable | default | meaning |", "|---|---|---|"]
-    for variable in CONTRACT[container].values():
+    """The Markdown table of one container's variables, in the contract's order; a "sets" column
+    (the OMERO properties each one sets) where any of them sets one."""
+    variables = CONTRACT[container].values()
+    with_sets = any(v.drives for v in variables)
+    rows = [["variable", "default", "meaning"] + ["sets"] * with_sets]
+    for variable in variables:
         name = f"`{variable.name}`"
         if variable.file:
             name += f" / `{variable.name}{entrypoint.FILE_SUFFIX}`"
         default = f"`{variable.default}`" if variable.default else ""
-        lines.append(f"| {name} | {_cell(default)} | {_cell(variable.meaning)} |")
+        meaning = variable.meaning + (" Never printed (secret)." if variable.secret else "")
+        sets = ", ".join(f"`{key}`" for key in variable.drives)
+        rows.append([name, default, meaning] + [sets] * with_sets)
+    lines = ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
+    lines.insert(1, "|" + "---|" * len(rows[0]))
     return "\n".join(lines)
 
 

@@ -158,6 +158,13 @@ Arguments: (list $ "key-in-release-secret" explicitValue length)
 {{- end }}
 {{- end }}
 {{- end }}
+{{- /* Settings that have a value of their own. */}}
+{{- $dedicated := dict "omero.web.secret_key" "secretKey or existingSecret (kept in a Secret)" "omero.web.server_list" "serverList" "omero.web.caches" "redis or externalRedis" "omero.web.session_engine" "redis or externalRedis" "omero.web.cors_origin_whitelist" "cors.origins" "omero.web.cors_origin_allow_all" "cors.allowAll" }}
+{{- range $key := keys .Values.config | sortAlpha }}
+{{- if hasKey $dedicated $key }}
+{{- fail (printf "config.%s: use %s instead" $key (get $dedicated $key)) }}
+{{- end }}
+{{- end }}
 {{- range .Values.extraEnv }}
 {{- if eq .name "OMERO_WEB_PREFIX" }}
 {{- fail "extraEnv OMERO_WEB_PREFIX cannot be set in this chart: use the value prefix (nginx, the probes and the Ingress follow it)" }}
