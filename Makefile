@@ -44,8 +44,8 @@ help:
 	@echo "make test-image  tests against the built omero-web image (needs Docker)"
 	@echo "make test-stack  compose stack and standalone tests: nginx, maintenance, prefix, CORS, sessions"
 	@echo "make test-chart  the Helm chart: lint, schemas, rendered objects (builds helm once; needs Go)"
-	@echo "make chart-tools build helm, kubeconform, kube-score and the test Kubernetes from the Go module proxy (cached)"
-	@echo "make k8s-up / k8s-down  a single-node Kubernetes (root) with the images loaded, and its removal"
+	@echo "make chart-tools build Helm 3 and 4, kubeconform, kube-score and both test Kubernetes from the Go module proxy (cached)"
+	@echo "make k8s-up / k8s-down  a single-node Kubernetes (root) with the images loaded, and its removal (KUBERNETES=oldest|newest)"
 	@echo "make e2e-k8s     install the chart on your own cluster (kubectl context) with REGISTRY/IMAGE_TAG images, helm test"
 	@echo "make lint        ruff and shell syntax checks"
 	@echo "make base-image  build $(LOCAL_BASE_IMAGE) from the Debian archive (no registry needed)"
@@ -88,8 +88,9 @@ test-image: venv
 test-stack: venv standin-image
 	$(PYTEST) tests/stack
 
-# The Helm chart: lint, kubeconform (three Kubernetes minors), rendered-object checks, then installs
-# on a real single-node Kubernetes (root; tests/chart/k8s/). Builds helm, kubeconform and Kubernetes
+# The Helm chart: lint (Helm 3 and 4), kubeconform (every supported Kubernetes minor), rendered-object
+# checks, then installs on real single-node Kubernetes, the oldest and the newest supported (root;
+# tests/chart/k8s/). Builds helm, kubeconform and both Kubernetes
 # from the Go module proxy once (needs Go), cached in ~/.cache.
 test-chart: venv standin-image
 	$(PYTEST) tests/chart
@@ -97,12 +98,14 @@ test-chart: venv standin-image
 # What test-chart builds on first use, built ahead: .ci/run runs it beside the image builds.
 chart-tools:
 	tests/chart/tools.sh >/dev/null
-	tests/chart/k8s/build.sh >/dev/null
+	tests/chart/k8s/build.sh oldest >/dev/null
+	tests/chart/k8s/build.sh newest >/dev/null
 
 # A single-node Kubernetes with the images loaded (root), for trying the chart by hand;
 # `eval "$$(tests/chart/k8s/cluster.sh env)"` then gives kubectl and KUBECONFIG.
+KUBERNETES ?= newest
 k8s-up:
-	tests/chart/k8s/cluster.sh up $(WEB_IMAGE) $(NGINX_IMAGE) $(REDIS_IMAGE)
+	KUBERNETES=$(KUBERNETES) tests/chart/k8s/cluster.sh up $(WEB_IMAGE) $(NGINX_IMAGE) $(REDIS_IMAGE)
 
 k8s-down:
 	tests/chart/k8s/cluster.sh down
@@ -112,15 +115,16 @@ k8s-down:
 E2E_RELEASE ?= omero-web-e2e
 E2E_NAMESPACE ?= omero-web-e2e
 E2E_VALUES ?=
+HELM ?= helm
 e2e-k8s:
-	helm upgrade --install $(E2E_RELEASE) helm/omero-web --namespace $(E2E_NAMESPACE) --create-namespace \
+	$(HELM) upgrade --install $(E2E_RELEASE) helm/omero-web --namespace $(E2E_NAMESPACE) --create-namespace \
 		--wait --timeout 10m --set image.web.repository=$(REGISTRY)omero-web --set image.web.tag=$(IMAGE_TAG) \
 		--set image.nginx.repository=$(REGISTRY)omero-web-nginx --set image.nginx.tag=$(IMAGE_TAG) $(E2E_VALUES)
-	helm test $(E2E_RELEASE) --namespace $(E2E_NAMESPACE) --logs
+	$(HELM) test $(E2E_RELEASE) --namespace $(E2E_NAMESPACE) --logs
 
 lint: venv
-	$(VENV)/bin/ruff check entrypoint.py omeroweb tests
-	$(VENV)/bin/ruff format --check entrypoint.py omeroweb tests
+	$(VENV)/bin/ruff check entrypoint.py omeroweb tests helm/omero-web/files
+	$(VENV)/bin/ruff format --check entrypoint.py omeroweb tests helm/omero-web/files
 	for f in .ci/run docker/*.sh; do bash -n "$$f"; done
 	sh -n nginx/start.sh
 	docker compose config --quiet
@@ -129,7 +133,7 @@ lint: venv
 base-image:
 	docker/base-image.sh $(DEBIAN_SUITE) $(DEBIAN_MIRROR) $(LOCAL_BASE_IMAGE)
 
-# Report only. The Kubernetes part (tests/bench/cluster.py) brings the test cluster up and down
+# Report only. The Kubernetes part (tests/bench/cluster.py) brings each test cluster up and down
 # (root; skipped otherwise; builds helm and Kubernetes once, like test-chart).
 bench: venv standin-image
 	$(VENV)/bin/python tests/bench/web.py

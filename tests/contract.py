@@ -42,8 +42,12 @@ OMERO_SERVER_PORT = int(VERSIONS["OMERO_SERVER_PORT"])
 REDIS_PORT = int(VERSIONS["REDIS_PORT"])
 # The Kubernetes minors the chart is checked against, as "1.35.0" (helm's and kubeconform's form).
 KUBERNETES_SCHEMA_VERSIONS = [f"{minor}.0" for minor in VERSIONS["KUBERNETES_SCHEMA_MINORS"].split(",")]
-# The test cluster's version, as helm --kube-version takes it.
-KUBERNETES_VERSION = VERSIONS["KUBERNETES_VERSION"].removeprefix("v")
+# The test clusters, "oldest" and "newest", as helm --kube-version takes their versions.
+KUBERNETES_CLUSTERS = {
+    which: VERSIONS[f"KUBERNETES_{which.upper()}_VERSION"].removeprefix("v") for which in ("oldest", "newest")
+}
+# What rendering tests pass as --kube-version when one version is enough: the newest cluster's.
+KUBERNETES_VERSION = KUBERNETES_CLUSTERS["newest"]
 
 # Markers of the generated tables in docs/configuration.md, one pair per container.
 START, END = "<!-- environment:{}:start -->", "<!-- environment:{}:end -->"

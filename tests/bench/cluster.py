@@ -1,12 +1,15 @@
-"""`make bench`, Kubernetes part: the chart on the single-node test cluster (tests/chart/k8s/,
-root; brought up with our images, always taken down at the end). Reports only; nothing here is a
-pass/fail test.
+"""`make bench`, Kubernetes part: the chart on each single-node test cluster (tests/chart/k8s/, root;
+the oldest and the newest Kubernetes, each with its Helm major as in test_cluster.py; brought up
+with our images, one after the other, always taken down at the end). Reports only; nothing here
+is a pass/fail test.
 
 (h) `helm install` of a zero-values release (only our image names and a NodePort on 127.0.0.1):
     seconds until every pod of the release is Ready (polled), until `helm install --wait` returns,
     and until the login page answers 200 through the NodePort
-(i) login page requests/s through the cluster's Service (NodePort, 1 replica) vs. through the compose
-    stack (nginx + 1 web), same machine, same run, alternately: wrk, 20 connections, 20 s, twice
+(k) a no-op `helm upgrade --reuse-values --wait` right after the install: seconds, and whether any
+    pod of the release was replaced or restarted (goal: none)
+(i) newest cluster only: login page requests/s through the cluster's Service (NodePort, 1 replica)
+    vs. through the compose stack (nginx + 1 web), same machine, same run, alternately: wrk, 20 connections, 20 s, twice
     each: requests/s, p50/p99, errors (socket errors, wrk's 5 s timeout, non-2xx/3xx)
 (j) `helm upgrade` to replicaCount=2, then a rolling upgrade of those 2 pods triggered by a changed
     config value (omero.web.page_size, as test_cluster.py's upgrade test), while 4 loops send
@@ -32,14 +35,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "chart"))
 from cluster_helpers import (  # noqa: E402
+    CHART,
+    CLUSTERS,
     build_tools,
     cluster_down,
     cluster_up,
+    helm,
     install,
     kubectl,
+    pods,
     wait_until,
     web_pods,
 )
+from contract import VERSIONS  # noqa: E402
 from docker_helpers import NGINX_IMAGE, WEB_IMAGE, Stack  # noqa: E402
 from load import Loop, summary, wrk  # noqa: E402
 
@@ -61,7 +69,7 @@ def machine():
 def release_ready(env):
     """time.monotonic() once the release's Deployments (web, Redis) exist and exactly their pods are
     there, all Ready; None before."""
-    selector = f"app.kubernetes.io/instance={RELEASE}"
+    selector = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component in (web,redis)"
     listed = kubectl(env, "get", "deployments,pods", "-l", selector, "-o", "json", check=False)
     if listed.returncode != 0:  # the namespace may not exist yet
         return None
@@ -108,14 +116,24 @@ def bench_install(env):
         helm_install = pool.submit(installed)
         wait_until(ready_and_served, 420, "every pod of the release Ready and the login page served")
         helm_done = helm_install.result()
-    selector = f"app.kubernetes.io/instance={RELEASE}"
-    pods = json.loads(kubectl(env, "get", "pods", "-l", selector, "-o", "json").stdout)["items"]
+    count = len(pods(env, RELEASE))
     print(
-        f"(h) helm install, zero values: all {len(pods)} pods Ready after {seen['ready'] - started:.1f} s, "
+        f"(h) helm install, zero values: all {count} pods Ready after {seen['ready'] - started:.1f} s, "
         f"first 200 on {LOGIN} through the NodePort after {seen['served'] - started:.1f} s, "
         f"`helm install --wait` returned after {helm_done - started:.1f} s"
     )
     return url
+
+
+def bench_noop_upgrade(env):
+    before = pods(env, RELEASE)
+    started = time.monotonic()
+    helm(env, "upgrade", RELEASE, CHART, "--reuse-values", "--wait", "--timeout", "5m", timeout=400)
+    took = time.monotonic() - started
+    after = pods(env, RELEASE)
+    changed = sorted(set(before.items()) ^ set(after.items()))
+    print(f"(k) no-op helm upgrade after install (--reuse-values --wait): {took:.1f} s, "
+          f"pods replaced or restarted: {len(changed) // 2 if changed else 'none'} (goal: none)")  # fmt: skip
 
 
 def bench_upgrade(env, url):
@@ -177,24 +195,30 @@ if __name__ == "__main__":
     sys.stdout.reconfigure(line_buffering=True)
     print(f"Kubernetes benchmarks of {WEB_IMAGE} + {NGINX_IMAGE} on {machine()} (report only)")
     if os.geteuid() != 0:
-        print("(h)-(j) skipped: the test cluster needs root (tests/chart/k8s/cluster.sh)")
+        print("(h)-(k) skipped: the test clusters need root (tests/chart/k8s/cluster.sh)")
         sys.exit(0)
     if not shutil.which("wrk"):
         sys.exit("cluster benchmarks need wrk: apt-get install wrk")
     if os.path.exists(STATE):
         sys.exit(f"{STATE} exists: a test cluster is up (or left over); `make k8s-down` first")
     tools = build_tools()
-    try:
-        started = time.monotonic()
-        env = cluster_up(tools)  # taken down again by itself if it fails
-        print(f"    (test cluster up in {time.monotonic() - started:.0f} s, images loaded)")
-        url = bench_install(env)
-        bench_rate(url)
-        bench_upgrade(env, url)
-    finally:
-        down = cluster_down()
-        left = cluster_left_over()
-        if down.returncode != 0 or left:
-            print(f"cluster down failed ({down.returncode}), left: {left}\n{down.stderr[-3000:]}", file=sys.stderr)
-    if down.returncode != 0 or left:
+    failed = False
+    for which in CLUSTERS:
+        print(f"\n{which} test cluster ({VERSIONS[f'KUBERNETES_{which.upper()}_VERSION']}, {CLUSTERS[which]}):")
+        try:
+            started = time.monotonic()
+            env = cluster_up(tools, which)  # taken down again by itself if it fails
+            print(f"    (test cluster up in {time.monotonic() - started:.0f} s, images loaded)")
+            url = bench_install(env)
+            bench_noop_upgrade(env)
+            if which == "newest":
+                bench_rate(url)
+            bench_upgrade(env, url)
+        finally:
+            down = cluster_down()
+            left = cluster_left_over()
+            if down.returncode != 0 or left:
+                print(f"cluster down failed ({down.returncode}), left: {left}\n{down.stderr[-3000:]}", file=sys.stderr)
+                failed = True
+    if failed:
         sys.exit(1)

@@ -1,6 +1,7 @@
-"""The single-node test cluster (tests/chart/k8s/cluster.sh) and the chart on it, shared by
-test_cluster.py and tests/bench/cluster.py: up and down, kubectl and helm in it, a release of our
-images with a NodePort on 127.0.0.1. Not pytest-specific; a failure raises AssertionError."""
+"""The single-node test clusters (tests/chart/k8s/cluster.sh: the oldest and the newest Kubernetes
+the chart supports, one at a time) and the chart on them, shared by test_cluster.py and
+tests/bench/cluster.py: up and down, kubectl and helm in it, a release of our images with a NodePort
+on 127.0.0.1, the release's pods. Not pytest-specific; a failure raises AssertionError."""
 
 import json
 import os
@@ -21,6 +22,8 @@ TOOLS = os.path.join(HERE, "tools.sh")
 # `or`: an empty REDIS_IMAGE means unset.
 REDIS_IMAGE = os.environ.get("REDIS_IMAGE") or VERSIONS["REDIS_IMAGE"]
 NAMESPACE = "omero"
+# Which Helm runs the chart on which cluster: each major installs, upgrades, rolls back and tests.
+CLUSTERS = {"oldest": "helm3", "newest": "helm4"}
 
 
 def build_tools():
@@ -30,18 +33,22 @@ def build_tools():
     return result.stdout.strip().splitlines()[-1]
 
 
-def cluster_up(tools):
-    """`cluster.sh up` (root) with our images loaded; returns the environment for kubectl and helm
-    (`tools`: the directory holding helm). A failed start is taken down again before raising."""
+def cluster_up(tools, which="newest"):
+    """`cluster.sh up` (root) of the oldest or newest test Kubernetes with our images loaded;
+    returns the environment for kubectl and helm (`tools`: the directory holding helm3 and helm4;
+    OWK8S_HELM names the one `helm()` runs, CLUSTERS[which]). A failed start is taken down again
+    before raising."""
     images = [WEB_IMAGE, NGINX_IMAGE, REDIS_IMAGE, STANDIN_IMAGE]
-    up = subprocess.run([CLUSTER, "up", *images], capture_output=True, text=True, timeout=2400)
+    env = dict(os.environ, KUBERNETES=which)
+    up = subprocess.run([CLUSTER, "up", *images], capture_output=True, text=True, timeout=2400, env=env)
     if up.returncode != 0:
         cluster_down()
-        raise AssertionError(f"cluster up failed:\n{up.stderr[-5000:]}")
+        raise AssertionError(f"cluster up ({which}) failed:\n{up.stderr[-5000:]}")
     line = subprocess.run([CLUSTER, "env"], capture_output=True, text=True, check=True).stdout
     kubeconfig = re.search(r"KUBECONFIG=(\S+)", line).group(1)
     bin_dir = re.search(r"PATH=([^:]+):", line).group(1)
-    return dict(os.environ, KUBECONFIG=kubeconfig, PATH=f"{tools}:{bin_dir}:{os.environ['PATH']}")
+    path = f"{tools}:{bin_dir}:{os.environ['PATH']}"
+    return dict(env, KUBECONFIG=kubeconfig, PATH=path, OWK8S_HELM=CLUSTERS[which])
 
 
 def cluster_down():
@@ -75,18 +82,25 @@ def kubectl(env, *args, **kwargs):
 
 
 def helm(env, *args, **kwargs):
-    return run(env, "helm", "--namespace", NAMESPACE, *args, **kwargs)
+    return run(env, env["OWK8S_HELM"], "--namespace", NAMESPACE, *args, **kwargs)
 
 
-def install(env, release, node_port, *values):
+def install(env, release, node_port, *values, chart=CHART):
     """`helm upgrade --install --wait` of the chart with our images, its Service a NodePort that
     kube-proxy binds to 127.0.0.1 only; returns the base URL."""
     helm(
-        env, "upgrade", "--install", release, CHART, "--create-namespace", "--wait", "--timeout", "5m",
+        env, "upgrade", "--install", release, chart, "--create-namespace", "--wait", "--timeout", "5m",
         *image_values(), "--set", "service.type=NodePort", "--set", f"service.nodePort={node_port}", *values,
         timeout=400,
     )  # fmt: skip
     return f"http://127.0.0.1:{node_port}"
+
+
+def pods(env, release):
+    """``{name: (uid, start time)}`` of the release's web and Redis pods: what a restart changes."""
+    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component in (web,redis)"
+    listed = json.loads(kubectl(env, "get", "pods", "-l", selector, "-o", "json").stdout)["items"]
+    return {p["metadata"]["name"]: (p["metadata"]["uid"], p["status"].get("startTime")) for p in listed}
 
 
 def web_pods(env, release, terminating=False):

@@ -18,17 +18,28 @@ def tools():
     return build_tools()
 
 
-@pytest.fixture(scope="session")
-def helm(tools):
+def helm_runner(tools, binary):
     def run(*args, check=True):
         result = subprocess.run(
-            [os.path.join(tools, "helm"), *args], capture_output=True, text=True, timeout=120, cwd=REPO
+            [os.path.join(tools, binary), *args], capture_output=True, text=True, timeout=120, cwd=REPO
         )
         if check:
-            assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stderr}"
+            assert result.returncode == 0, f"{binary} {' '.join(args)}:\n{result.stderr}"
         return result
 
     return run
+
+
+@pytest.fixture(scope="session")
+def helm(tools):
+    """Helm 3 (tests/chart/tools.sh), run in the repository."""
+    return helm_runner(tools, "helm3")
+
+
+@pytest.fixture(scope="session")
+def helm4(tools):
+    """Helm 4, the same way."""
+    return helm_runner(tools, "helm4")
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
-"""The chart on a real single-node Kubernetes (tests/chart/k8s/: built from upstream sources, our
-images imported from `docker save`). Everything is reached through 127.0.0.1: NodePorts that
-kube-proxy binds to loopback only, or `kubectl port-forward`. Every request has a deadline."""
+"""The chart on real single-node Kubernetes clusters (tests/chart/k8s/: built from upstream sources,
+our images imported from `docker save`): every test runs on the oldest and on the newest
+Kubernetes the chart supports, with Helm 3 on the one and Helm 4 on the other (CLUSTERS), in a
+namespace that enforces the `restricted` Pod Security Standard. Everything is reached through
+127.0.0.1: NodePorts that kube-proxy binds to loopback only, or `kubectl port-forward`. Every
+request has a deadline."""
 
-import base64
 import json
 import re
 import socket
@@ -13,7 +15,10 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
+import chart_history
 from cluster_helpers import (
+    CHART,
+    CLUSTERS,
     NAMESPACE,
     REPO,
     cluster_down,
@@ -22,11 +27,12 @@ from cluster_helpers import (
     image_values,
     install,
     kubectl,
+    pods,
     run,
     wait_until,
     web_pods,
 )
-from contract import NGINX_PORT
+from contract import NGINX_PORT, VERSIONS
 from docker_helpers import (
     GET_ON_THIS_WEB,
     STANDIN_IMAGE,
@@ -80,11 +86,14 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
 """
 
 
-@pytest.fixture(scope="module")
-def cluster(tools):
+@pytest.fixture(scope="module", params=list(CLUSTERS))
+def cluster(request, tools):
     sysctls_before = sysctls()
-    env = cluster_up(tools)
+    env = cluster_up(tools, request.param)
     try:
+        kubectl(env, "create", "namespace", NAMESPACE)
+        for mode in ("enforce", "warn"):
+            kubectl(env, "label", "namespace", NAMESPACE, f"pod-security.kubernetes.io/{mode}=restricted")
         yield env
     finally:
         down = cluster_down()
@@ -96,6 +105,15 @@ def cluster(tools):
         assert "owk8s" not in links, links
         for tables in ("iptables-save", "ip6tables-save"):
             assert "KUBE-" not in subprocess.run([tables], capture_output=True, text=True).stdout, tables
+
+
+@pytest.fixture(scope="module")
+def standin(cluster):
+    """The OMERO.server stand-in as `omero` in the namespace, for the releases that log users in."""
+    kubectl(cluster, "apply", "-f", "-", stdin=STANDIN)
+    kubectl(cluster, "rollout", "status", "deployment/omero", "--timeout=120s", timeout=150)
+    yield "omero"
+    assert_no_unknown_calls(kubectl(cluster, "logs", "deployment/omero").stdout)
 
 
 def sysctls():
@@ -120,6 +138,18 @@ def prefixed(cluster):
         "--set", "plugins={figure,iviewer}",
     )  # fmt: skip
     return cluster, url
+
+
+def test_the_cluster_runs_the_pinned_kubernetes_and_enforces_restricted_pods(cluster):
+    server = json.loads(run(cluster, "kubectl", "version", "-o", "json").stdout)["serverVersion"]["gitVersion"]
+    assert server == VERSIONS[f"KUBERNETES_{cluster['KUBERNETES'].upper()}_VERSION"]
+    namespace = json.loads(kubectl(cluster, "get", "namespace", NAMESPACE, "-o", "json").stdout)
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    # A pod the standard refuses (no securityContext: root allowed, capabilities kept, no seccomp)
+    # is refused here, so every pod of the chart below passed it.
+    refused = kubectl(cluster, "run", "unhardened", "--image", WEB_IMAGE, "--image-pull-policy=Never",
+                      "--restart=Never", check=False)  # fmt: skip
+    assert refused.returncode != 0 and "violates PodSecurity" in refused.stderr, refused.stderr
 
 
 def test_zero_values_release_is_ready_and_passes_helm_test(plain):
@@ -158,7 +188,7 @@ def test_two_releases_side_by_side_with_a_prefix_and_cors(plain, prefixed):
     # Both releases run in one namespace, their objects apart.
     names = kubectl(env, "get", "deployments,services,secrets,networkpolicies", "-o", "name").stdout.split()
     for release in ("plain", "prefixed"):
-        assert f"deployment.apps/{release}-omero-web" in names and f"secret/{release}-omero-web" in names
+        assert f"deployment.apps/{release}-omero-web" in names and f"secret/{release}-omero-web-generated" in names
         assert f"networkpolicy.networking.k8s.io/{release}-omero-web" in names
     assert get(plain[1] + "/webclient/login/").status_code == 200
 
@@ -188,41 +218,140 @@ def test_web_process_down_gives_the_maintenance_page(plain):
         forward.wait(timeout=10)
 
 
-def test_logged_in_user_stays_through_a_second_replica_and_a_zero_failure_upgrade(plain):
+def test_logged_in_user_stays_through_a_second_replica_and_a_zero_failure_upgrade(plain, standin):
     """With the stand-in as OMERO.server: a user logs in, both pods serve them, then `helm upgrade`
     with a changed config value rolls every pod while requests run: none fails, the user is still
     logged in, and the secret key is the same."""
     env, url = plain
-    kubectl(env, "apply", "-f", "-", stdin=STANDIN)
-    kubectl(env, "rollout", "status", "deployment/omero", "--timeout=120s", timeout=150)
-    settings = ["--set", "omeroHost=omero", "--set", "replicaCount=2"]
+    settings = ["--set", f"omeroHost={standin}", "--set", "replicaCount=2"]
     unset = web_pods(env, "plain")
     install(env, "plain", 30080, *settings)
     # The old pod keeps serving (without omeroHost) while its endpoint removal propagates.
     wait_until(lambda: not set(unset) & set(web_pods(env, "plain", terminating=True)), 120, "old pods gone")
     user = WebUser(url)
     assert user.login().status_code == 302
-    pods = web_pods(env, "plain")
-    assert len(pods) == 2
-    for pod in pods:
+    replicas = web_pods(env, "plain")
+    assert len(replicas) == 2
+    for pod in replicas:
         ping = kubectl(env, "exec", pod, "-c", "web", "--", "python3", "-c", GET_ON_THIS_WEB,
                        "/webclient/keepalive_ping/", user.session_id).stdout  # fmt: skip
         assert ping.strip() == "200 OK", pod
-    secret_before = kubectl(env, "get", "secret", "plain-omero-web", "-o", "json").stdout
-    with Loop(url + "/webclient/login/", workers=4, deadline=5.0) as loop:
-        install(env, "plain", 30080, *settings, "--set", "config.omero\\.web\\.page_size=100")
-        kubectl(env, "rollout", "status", "deployment/plain-omero-web", timeout=300)
-        # ... and until the old pods have stopped (preStop, then nginx and gunicorn finishing).
-        wait_until(lambda: not set(pods) & set(web_pods(env, "plain", terminating=True)), 120, "old pods gone")
-        time.sleep(1)
+    key_before = secret_key_digest(env, "plain")
+    changed = ["--set", "config.omero\\.web\\.page_size=100"]
+    loop = rolled(env, "plain", url, lambda: install(env, "plain", 30080, *settings, *changed))
     print(f"\nupgrade: {summary(loop.answers)}")
+    assert_no_failures(loop)
+    assert assert_logged_in(user)["omeName"] == "root"
+    assert secret_key_digest(env, "plain") == key_before
+
+
+def rolled(env, release, url, change):
+    """Runs `change` (an upgrade, a rollback) while 4 loops request the login page, until the
+    release's old web pods are gone; returns the Loop with every answer."""
+    with Loop(url + "/webclient/login/", workers=4, deadline=5.0) as loop:
+        change()
+        kubectl(env, "rollout", "status", f"deployment/{release}-omero-web", timeout=300)
+        # ... and until the old pods have stopped (preStop, then nginx and gunicorn finishing).
+        settled = lambda: set(web_pods(env, release, terminating=True)) == set(web_pods(env, release))  # noqa: E731
+        wait_until(settled, 120, "old pods gone")
+        time.sleep(1)
+    return loop
+
+
+def assert_no_failures(loop):
     failed = [a for a in loop.answers if a.error or a.status != 200]
     assert len(loop.answers) > 100 and not failed, f"{len(failed)} failed of {summary(loop.answers)}: {failed[:5]}"
+
+
+def secret_key_digest(env, release):
+    """SHA-256 of the secret key as the release's web pods read it (one value for all of them)."""
+    script = "import hashlib; print(hashlib.sha256(open('/run/secrets/omero-web/secret-key', 'rb').read()).hexdigest())"
+    digests = {kubectl(env, "exec", pod, "-c", "web", "--", "python3", "-c", script).stdout.strip()
+               for pod in web_pods(env, release)}  # fmt: skip
+    assert len(digests) == 1, "the pods read different secret keys"
+    return digests.pop()
+
+
+def generations(env, release):
+    listed = json.loads(kubectl(env, "get", "deployments", "-l", f"app.kubernetes.io/instance={release}",
+                                "-o", "json").stdout)["items"]  # fmt: skip
+    return {d["metadata"]["name"]: d["metadata"]["generation"] for d in listed}
+
+
+def test_noop_upgrade_after_install_restarts_no_pod_and_logs_nobody_out(cluster, standin):
+    """The first upgrade after install (--reuse-values), then the same values given again: no
+    Deployment changes, no pod is replaced or restarted, the user stays logged in."""
+    settings = ["--set", f"omeroHost={standin}"]
+    url = install(cluster, "noop", 30082, *settings)
+    user = WebUser(url)
+    assert user.login().status_code == 302
+    before, deployments = pods(cluster, "noop"), generations(cluster, "noop")
+    assert len(before) == 2 and len(deployments) == 2
+    helm(cluster, "upgrade", "noop", CHART, "--reuse-values", "--wait", "--timeout", "5m", timeout=400)
+    install(cluster, "noop", 30082, *settings)
+    assert generations(cluster, "noop") == deployments
+    assert pods(cluster, "noop") == before
     assert assert_logged_in(user)["omeName"] == "root"
-    secret_after = kubectl(env, "get", "secret", "plain-omero-web", "-o", "json").stdout
-    key = lambda text: base64.b64decode(json.loads(text)["data"]["secret-key"])  # noqa: E731
-    assert key(secret_before) == key(secret_after)
-    assert_no_unknown_calls(kubectl(env, "logs", "deployment/omero").stdout)
+    helm(cluster, "uninstall", "noop", "--wait", timeout=300)
+
+
+def test_gitops_render_and_apply_rolls_nothing(cluster, standin):
+    """As Argo CD syncs: `helm template` (no cluster access, hooks as plain objects) piped to
+    `kubectl apply`, three rounds. The Secret is generated once in the cluster, never rendered:
+    later rounds change no Deployment, replace no pod, keep the user logged in."""
+    version = VERSIONS[f"KUBERNETES_{cluster['KUBERNETES'].upper()}_VERSION"].removeprefix("v")
+    args = ["template", "gitops", CHART, "--namespace", NAMESPACE, "--kube-version", version, "--skip-tests",
+            *image_values(), "--set", f"omeroHost={standin}", "--set", "service.type=NodePort",
+            "--set", "service.nodePort=30083"]  # fmt: skip
+    rendered = run(cluster, cluster["OWK8S_HELM"], *args).stdout
+    kubectl(cluster, "apply", "-f", "-", stdin=rendered)
+    for name in ("gitops-omero-web", "gitops-omero-web-redis"):
+        kubectl(cluster, "rollout", "status", f"deployment/{name}", "--timeout=300s", timeout=330)
+    url = "http://127.0.0.1:30083"
+    wait_until(lambda: get(url + "/webclient/login/").status_code == 200, 30, "the Service")
+    user = WebUser(url)
+    assert user.login().status_code == 302
+    secret = lambda: json.loads(kubectl(cluster, "get", "secret", "gitops-omero-web-generated", "-o", "json").stdout)  # noqa: E731
+    before, deployments, generated = pods(cluster, "gitops"), generations(cluster, "gitops"), secret()
+    for _ in range(2):
+        again = run(cluster, cluster["OWK8S_HELM"], *args).stdout
+        assert again == rendered
+        kubectl(cluster, "apply", "-f", "-", stdin=again)
+    assert generations(cluster, "gitops") == deployments
+    assert pods(cluster, "gitops") == before
+    assert secret()["metadata"]["resourceVersion"] == generated["metadata"]["resourceVersion"]
+    assert assert_logged_in(user)["omeName"] == "root"
+    kubectl(cluster, "delete", "-f", "-", "--wait", stdin=rendered, timeout=300)
+    kubectl(cluster, "delete", "secret", "gitops-omero-web-generated")
+
+
+def test_upgrade_from_the_previous_chart_version_and_rollback(cluster, standin, tmp_path):
+    """The previous chart version (from git history) installed, a user logged in, then upgraded to
+    this chart (with a changed config value, so the web pods roll whatever the two versions
+    differ in) and rolled back, each while requests run: none fails, the user stays logged in,
+    the secret key never changes."""
+    commit, version = chart_history.previous()
+    previous = chart_history.export(commit, str(tmp_path))
+    settings = ["--set", f"omeroHost={standin}", "--set", "replicaCount=2"]
+    url = install(cluster, "prev", 30084, *settings, chart=previous)
+    user = WebUser(url)
+    assert user.login().status_code == 302
+    key = secret_key_digest(cluster, "prev")
+    changed = ["--set", "config.omero\\.web\\.page_size=100"]
+    rollback = ["rollback", "prev", "1", "--wait", "--timeout", "5m"]
+    for step, change in (
+        (
+            f"upgrade {version} -> {chart_history.version()}",
+            lambda: install(cluster, "prev", 30084, *settings, *changed),
+        ),
+        (f"rollback to {version}", lambda: helm(cluster, *rollback, timeout=400)),
+    ):
+        loop = rolled(cluster, "prev", url, change)
+        print(f"\n{step}: {summary(loop.answers)}")
+        assert_no_failures(loop)
+        assert assert_logged_in(user)["omeName"] == "root", step
+        assert secret_key_digest(cluster, "prev") == key, step
+    helm(cluster, "uninstall", "prev", "--wait", timeout=300)
 
 
 def test_network_policies_are_accepted(plain):
@@ -250,6 +379,7 @@ def free_port():
 def test_make_e2e_k8s_installs_and_runs_helm_test(cluster):
     """The target for users' own clusters, run against this one (kubectl's context = this cluster)."""
     values = " ".join(image_values())
-    result = run(cluster, "make", "-C", REPO, "e2e-k8s", f"E2E_VALUES={values}", "E2E_NAMESPACE=e2e", timeout=900)
+    result = run(cluster, "make", "-C", REPO, "e2e-k8s", f"E2E_VALUES={values}", "E2E_NAMESPACE=e2e",
+                 f"HELM={cluster['OWK8S_HELM']}", timeout=900)  # fmt: skip
     assert "login page, static file from nginx, /healthz: OK" in result.stdout, result.stdout[-2000:]
-    run(cluster, "helm", "uninstall", "omero-web-e2e", "--namespace", "e2e", "--wait", timeout=300)
+    run(cluster, cluster["OWK8S_HELM"], "uninstall", "omero-web-e2e", "--namespace", "e2e", "--wait", timeout=300)

@@ -1,6 +1,8 @@
-"""The chart, rendered (no cluster): lint, strict schemas of three Kubernetes minors, and what the
-rendered objects promise: secrets only in Secrets, names carrying the release, probes under the
-prefix, values refused by the schema, and the environment the omero-web image validates."""
+"""The chart, rendered (no cluster): lint with Helm 3 and Helm 4, strict schemas of every supported
+Kubernetes minor, and what the rendered objects promise: the same objects at every render (no
+random value), secrets only in Secrets, names carrying the release, probes under the prefix, values
+refused by the schema, the environment the omero-web image validates, and a chart version that
+changes with the chart."""
 
 import base64
 import json
@@ -12,6 +14,7 @@ import tempfile
 import pytest
 import yaml
 
+import chart_history
 from contract import KUBERNETES_SCHEMA_VERSIONS, KUBERNETES_VERSION, NGINX_PORT, REDIS_PORT, WEB_PORT
 from docker_helpers import WEB_IMAGE, docker
 from entrypoint import env_to_key
@@ -79,21 +82,33 @@ def env(objects, name="web"):
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(objects, name)["env"]}
 
 
+@pytest.mark.parametrize("major", ["helm3", "helm4"])
 @pytest.mark.parametrize("values", VALUES_FILES)
-def test_lint_strict(helm, values):
-    helm("lint", "--strict", CHART, "-f", os.path.join(CHART, "ci", values), "--kube-version", KUBERNETES_VERSION)
+def test_lint_strict(helm, helm4, values, major):
+    run = helm if major == "helm3" else helm4
+    run("lint", "--strict", CHART, "-f", os.path.join(CHART, "ci", values), "--kube-version", KUBERNETES_VERSION)
 
 
-def rendered_text(helm, values):
+def rendered_text(helm, values, kubernetes=KUBERNETES_VERSION):
     """`helm template` of one ci/ values file, as the manifest text the command-line tools read."""
     values_file = os.path.join(CHART, "ci", values)
-    return helm("template", "r", CHART, "-f", values_file, "--kube-version", KUBERNETES_VERSION).stdout
+    return helm("template", "r", CHART, "-f", values_file, "--kube-version", kubernetes).stdout
+
+
+@pytest.mark.parametrize("values", VALUES_FILES)
+def test_helm4_renders_what_helm3_renders_and_every_render_is_the_same(helm, helm4, values):
+    """The same objects from both majors, and from two renders of the same values: nothing random
+    is rendered, so an upgrade or a GitOps sync with unchanged values changes no object."""
+    three = rendered_text(helm, values)
+    assert rendered_text(helm, values) == three, "two renders of the same values differ"
+    objects = lambda text: [d for d in yaml.safe_load_all(text) if d]  # noqa: E731
+    assert objects(rendered_text(helm4, values)) == objects(three)
 
 
 @pytest.mark.parametrize("values", VALUES_FILES)
 @pytest.mark.parametrize("kubernetes", KUBERNETES_SCHEMA_VERSIONS)
 def test_objects_valid_for_kubernetes(helm, tools, kubeconform_schemas, values, kubernetes):
-    rendered = rendered_text(helm, values)
+    rendered = rendered_text(helm, values, kubernetes)
     schemas = kubeconform_schemas([d for d in yaml.safe_load_all(rendered) if d], kubernetes)
     location = os.path.join(
         schemas, "{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}",
@@ -106,6 +121,19 @@ def test_objects_valid_for_kubernetes(helm, tools, kubeconform_schemas, values, 
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Invalid: 0, Errors: 0" in result.stdout, result.stdout
+
+
+def test_chart_version_changes_with_the_chart():
+    """Chart.yaml's version is bumped whenever what the chart renders may change: templates,
+    values, schema, files (the README aside). Compared with the commit that set the version."""
+    since = chart_history.introduced()
+    if since is None:
+        return  # the work tree's version is new: the bump is there
+    changed = chart_history.changed_since(since)
+    assert not changed, (
+        f"helm/omero-web changed since {since[:10]} set version {chart_history.version()} ({', '.join(changed)}):"
+        " bump version in helm/omero-web/Chart.yaml (SemVer)"
+    )
 
 
 # The linter: kube-score (tests/chart/tools.sh; kube-linter's modules are refused by the Go proxy
@@ -124,6 +152,8 @@ KUBE_SCORE_FLAGS = ["--ignore-container-cpu-limit"]  # CPU limits throttle gunic
 KUBE_SCORE_IGNORED_FOR = {
     ("-redis", "deployment-strategy"): "Recreate: never two Redis at once, splitting the sessions",
     ("-test", "pod-networkpolicy"): "the helm test pod only connects out, to the release's Service",
+    ("-secrets", "pod-networkpolicy"): "the secrets Job only connects out, to the API server, whose address "
+    "and port (after the kubernetes Service's translation) no NetworkPolicy can name on every cluster",
 }
 GRADE_OK = 10  # kube-score's grades: 1 critical, 5 warning, 7 almost OK, 10 OK
 
@@ -152,7 +182,7 @@ def test_kube_score_finds_nothing_unexplained(helm, tools, values):
             findings.append(f"{scored['object_name']}: {check_id}: {summaries}")
     assert not findings, "\n".join(findings)
     objects = [d for d in yaml.safe_load_all(rendered) if d]
-    workloads = {o["metadata"]["name"] for o in objects if o["kind"] in ("Deployment", "Pod")}
+    workloads = {o["metadata"]["name"] for o in objects if o["kind"] in ("Deployment", "Pod", "Job")}
     assert workloads <= {scored["object_meta"]["name"] for scored in report}  # each one scored
 
 
@@ -160,8 +190,8 @@ def test_defaults_give_the_hardened_pod_redis_and_policies(render):
     objects = render()
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted(
-        ["Secret", "ServiceAccount", "Service", "Service", "Deployment", "Deployment", "NetworkPolicy",
-         "NetworkPolicy", "Pod"]
+        ["ServiceAccount", "Service", "Service", "Deployment", "Deployment", "NetworkPolicy", "NetworkPolicy",
+         "Pod", "ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Job"]
     )  # fmt: skip
     pod = web_deployment(objects)["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
@@ -183,7 +213,10 @@ def test_defaults_give_the_hardened_pod_redis_and_policies(render):
 def test_no_secret_outside_secrets(render):
     for values in VALUES_FILES:
         objects = render(values)
-        assert not of_kind(objects, "ConfigMap"), values
+        for config_map in of_kind(objects, "ConfigMap"):  # the secrets Job's script, nothing else
+            assert config_map["metadata"]["name"].endswith("-secrets") and list(config_map["data"]) == [
+                "generate-secrets.py"
+            ], values
         secrets = [
             base64.b64decode(v).decode()
             for s in of_kind(objects, "Secret")
@@ -196,15 +229,32 @@ def test_no_secret_outside_secrets(render):
             assert not re.search(r"secret__key$|PASSWORD$", each["name"]), (values, each["name"])
 
 
-def test_secret_key_and_redis_password_are_generated_files_shared_by_every_replica(render):
+def test_secret_key_and_redis_password_are_generated_in_the_cluster_never_rendered(render):
+    """Nothing to generate is rendered: a hook Job creates the Secret once in the cluster, and every
+    replica mounts it."""
     objects = render("replicas-hpa-pdb-values.yaml")
-    (secret,) = of_kind(objects, "Secret")
-    assert len(base64.b64decode(secret["data"]["secret-key"])) == 50
-    assert len(base64.b64decode(secret["data"]["redis-password"])) == 32
+    assert not of_kind(objects, "Secret")
+    (job,) = of_kind(objects, "Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    job_env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert job_env["GENERATE"] == "secret-key=50 redis-password=32"
+    assert job_env["SECRET_NAME"] == "omero-web-generated" and job_env["ADOPT_FROM"] == "omero-web"
+    (script,) = of_kind(objects, "ConfigMap")
+    assert script["data"]["generate-secrets.py"] == open(os.path.join(CHART, "files", "generate-secrets.py")).read()
+    # Only the Job's pod gets an API token; its Role reads and patches only its own Secret by name.
+    for each in of_kind(objects, "Deployment") + of_kind(objects, "Pod"):
+        spec = each["spec"]["template"]["spec"] if each["kind"] == "Deployment" else each["spec"]
+        assert spec["automountServiceAccountToken"] is False, each["metadata"]["name"]
+    (role,) = of_kind(objects, "Role")
+    assert [(r["verbs"], r.get("resourceNames")) for r in role["rules"]] == [
+        (["get", "patch"], ["omero-web-generated"]), (["get"], ["omero-web"]), (["create"], None)
+    ]  # fmt: skip
     variables = env(objects)
     assert variables["CONFIG_omero_web_secret__key_FILE"] == "/run/secrets/omero-web/secret-key"
     assert variables["REDIS_PASSWORD_FILE"] == "/run/secrets/omero-web/redis-password"
-    assert {s["name"] for s in secret_sources(objects)} == {secret["metadata"]["name"]}
+    assert {s["name"] for s in secret_sources(objects)} == {"omero-web-generated"}
+    (redis,) = [o for o in of_kind(objects, "Deployment") if o["metadata"]["name"].endswith("-redis")]
+    assert redis["spec"]["template"]["spec"]["volumes"][1]["secret"]["secretName"] == "omero-web-generated"
     # One Deployment, one pod template for all replicas: every replica reads the same Secret.
     assert "replicas" not in web_deployment(objects)["spec"]  # the autoscaler owns the count
     (hpa,) = of_kind(objects, "HorizontalPodAutoscaler")
@@ -213,13 +263,26 @@ def test_secret_key_and_redis_password_are_generated_files_shared_by_every_repli
     assert pdb["spec"]["maxUnavailable"] == 1
 
 
+def test_pod_templates_carry_no_version(render):
+    """A new chart or app version alone restarts no pod: the built-in Redis restarting would log
+    every user out."""
+    for each in of_kind(render(), "Deployment") + of_kind(render(), "Job"):
+        labels = each["spec"]["template"]["metadata"]["labels"]
+        assert not {"helm.sh/chart", "app.kubernetes.io/version"} & set(labels), each["metadata"]["name"]
+
+
 def test_explicit_and_existing_secrets(render):
     explicit = render(None, "--set", "secretKey=k", "--set", "redis.password=p@ss word")
     (secret,) = of_kind(explicit, "Secret")
     assert base64.b64decode(secret["data"]["secret-key"]) == b"k"
     assert base64.b64decode(secret["data"]["redis-password"]) == b"p@ss word"
+    assert not of_kind(explicit, "Job")  # nothing to generate
+    half = render(None, "--set", "secretKey=k")
+    (job,) = of_kind(half, "Job")
+    assert {"name": "GENERATE", "value": "redis-password=32"} in job["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {s["name"] for s in secret_sources(half)} == {"omero-web", "omero-web-generated"}
     existing = render("existing-secret-values.yaml")
-    assert not of_kind(existing, "Secret")  # nothing generated: the site's Secret has both
+    assert not of_kind(existing, "Secret") and not of_kind(existing, "Job")  # the site's Secret has both
     assert {s["name"] for s in secret_sources(existing)} == {"site-omero-web"}
     external = render("external-redis-values.yaml")
     assert not of_kind(external, "Secret") or "redis-password" not in of_kind(external, "Secret")[0]["data"]
@@ -271,6 +334,8 @@ def test_ingress_with_class_and_tls(render):
         (["--set", "omeroHost=a", "--set-json", 'serverList=[["b",4064]]'], "omeroHost or serverList"),
         (["--set", "replicaCount=2", "--set", "redis.enabled=false"], "shared sessions"),
         (["--set", "config.omero\\.web\\.secret_key=x"], "secretKey or existingSecret"),
+        (["--set", "secretKey=k", "--set", "existingSecret=mine"], "set secretKey or existingSecret, not both"),
+        (["--set", "redis.password=p", "--set", "redis.existingSecret=mine"], "redis.password or redis.existingSecret"),
         # What nginx, the container port or the probes depend on: refused, naming the value.
         (["--set", "config.omero\\.web\\.application_server\\.port=4090"],
          "config.omero.web.application_server.port cannot be set in this chart (gunicorn must listen on 0.0.0.0:4080"),

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Builds the chart tools from the Go module proxy into a cache (once per version), and prints the
-# directory holding them: helm, kubeconform and kube-score. Each tool is built in a throw-away
+# directory holding them: helm3 and helm4 (and helm, Helm 3), kubeconform and kube-score. Each tool is built in a throw-away
 # wrapper module (`go install pkg@version` fails for some modules). Needs Go; nothing is downloaded
 # but modules.
 #   PATH="$(tests/chart/tools.sh):$PATH"
 set -euo pipefail
 
 pin() { sed -n "s/^$1=//p" "$(dirname "$0")/../../versions.env"; }  # versions: versions.env
-HELM_VERSION=$(pin HELM_VERSION)
+HELM3_VERSION=$(pin HELM3_VERSION)
+HELM4_VERSION=$(pin HELM4_VERSION)
 KUBECONFORM_VERSION=$(pin KUBECONFORM_VERSION)
 KUBE_SCORE_VERSION=$(pin KUBE_SCORE_VERSION)  # the linter (kube-linter's modules are refused by the proxy here)
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/omero-web-containers/tools
-BIN=$CACHE/bin-helm-$HELM_VERSION-kubeconform-$KUBECONFORM_VERSION-kube-score-$KUBE_SCORE_VERSION
+BIN=$CACHE/bin-helm-$HELM3_VERSION-$HELM4_VERSION-kubeconform-$KUBECONFORM_VERSION-kube-score-$KUBE_SCORE_VERSION
 
 build() {  # name module package version
     local name=$1 module=$2 package=$3 version=$4 work
@@ -29,7 +30,9 @@ build() {  # name module package version
 }
 
 mkdir -p "$BIN"
-build helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+build helm3 helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM3_VERSION"
+build helm4 helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm "$HELM4_VERSION"
+ln -sf helm3 "$BIN/helm"
 build kubeconform github.com/yannh/kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
 build kube-score github.com/zegl/kube-score github.com/zegl/kube-score/cmd/kube-score "$KUBE_SCORE_VERSION"
 # The Go caches are large (GBs) and only needed to build: keep the binaries only.

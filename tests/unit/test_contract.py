@@ -276,21 +276,31 @@ def test_chart_versions_agree_with_versions_env():
     lock = read("omeroweb", "requirements.lock")
     assert f"omero-web=={chart['appVersion']} " in lock, "helm/omero-web/Chart.yaml: appVersion"
     minors = VERSIONS["KUBERNETES_SCHEMA_MINORS"].split(",")
-    oldest, newest = minors[0], minors[-1]
-    following = f"1.{int(newest.split('.')[1]) + 1}"
-    assert chart["kubeVersion"] == f">={oldest}.0-0 <{following}.0-0", "helm/omero-web/Chart.yaml: kubeVersion"
-    cluster = VERSIONS["KUBERNETES_VERSION"].removeprefix("v").rsplit(".", 1)[0]
-    assert cluster in minors, "versions.env: the test cluster's minor must be one kubeconform checks"
-    validate = re.search(r"^kubernetes-validate==(\S+)", read("tests", "requirements.lock"), re.M).group(1)
-    assert tuple(map(int, newest.split("."))) <= tuple(map(int, validate.split(".")[:2])), (
-        f"versions.env: kubernetes-validate {validate} (tests/requirements.lock) has no {newest} schemas"
+    oldest, newest = (VERSIONS[f"KUBERNETES_{w}_VERSION"][1:].rsplit(".", 1)[0] for w in ("OLDEST", "NEWEST"))
+    assert chart["kubeVersion"] == f">={oldest}.0-0", (
+        "helm/omero-web/Chart.yaml: kubeVersion must be '>=' the oldest test cluster's minor (versions.env), "
+        "with no upper bound"
+    )
+    number = lambda minor: int(minor.split(".")[1])  # noqa: E731
+    assert minors == [f"1.{n}" for n in range(number(oldest), number(minors[-1]) + 1)], (
+        "versions.env: KUBERNETES_SCHEMA_MINORS must be every minor from the oldest test cluster's"
+    )
+    assert number(newest) <= number(minors[-1]), "versions.env: the newest test cluster's minor has no schemas"
+    import kubernetes_validate
+
+    shipped = os.listdir(os.path.join(os.path.dirname(kubernetes_validate.__file__), "kubernetes-json-schema"))
+    shipped = {m.group(1) for m in map(re.compile(r"v(1\.\d+)\.\d+-local-strict$").match, shipped) if m}
+    assert set(minors) <= shipped and max(shipped, key=number) == minors[-1], (
+        "versions.env: KUBERNETES_SCHEMA_MINORS must end at the newest minor kubernetes-validate ships "
+        f"({', '.join(sorted(shipped, key=number))})"
     )
 
 
 # Where a pinned version may be written besides versions.env: the places the tests above check,
 # and prose (Markdown) that describes them.
-PIN_KEYS = ["BASE_IMAGE", "LOCAL_BASE_IMAGE", "REDIS_IMAGE", "LOCAL_REDIS_IMAGE", "COMPOSE_VERSION", "HELM_VERSION",
-            "KUBECONFORM_VERSION", "KUBE_SCORE_VERSION", "KUBERNETES_VERSION", "ETCD_VERSION", "COREDNS_VERSION",
+PIN_KEYS = ["BASE_IMAGE", "LOCAL_BASE_IMAGE", "REDIS_IMAGE", "LOCAL_REDIS_IMAGE", "COMPOSE_VERSION", "HELM3_VERSION",
+            "HELM4_VERSION", "KUBECONFORM_VERSION", "KUBE_SCORE_VERSION", "KUBERNETES_OLDEST_VERSION",
+            "KUBERNETES_OLDEST_GO", "KUBERNETES_NEWEST_VERSION", "ETCD_VERSION", "COREDNS_VERSION",
             "CRICTL_VERSION"]  # fmt: skip
 CHECKED_PLACES = {
     "versions.env", "compose.yaml", ".env.example", "omeroweb/environment.toml", "docker/web.Dockerfile",

@@ -80,32 +80,38 @@ app.kubernetes.io/component: redis
 {{- end }}
 
 {{/*
-A secret value, kept stable: explicit value > key of an existing Secret (mounted as it is, so
-nothing here) > the value already in this release's Secret (lookup) > generated once.
-Arguments: (list $ "key-in-release-secret" explicitValue length)
+Secrets. An explicit value (secretKey, redis.password, externalRedis.password) is rendered into the
+release's Secret (fullname). An existing Secret you name is mounted as it is. Anything else is
+generated in the cluster, once, by the hook Job of secrets-job.yaml into the Secret
+"omero-web.generatedSecret", which no render contains: helm upgrade, helm template | kubectl
+apply, Argo CD and Flux never overwrite it, and the pods' checksums never see a random value.
 */}}
-{{- define "omero-web.stableSecret" -}}
-{{- $root := index . 0 }}{{- $key := index . 1 }}{{- $explicit := index . 2 }}{{- $length := index . 3 }}
-{{- if $explicit }}
-{{- $explicit }}
-{{- else }}
-{{- $existing := lookup "v1" "Secret" $root.Release.Namespace (include "omero-web.fullname" $root) }}
-{{- if and $existing $existing.data (hasKey $existing.data $key) }}
-{{- index $existing.data $key | b64dec }}
-{{- else }}
-{{- randAlphaNum $length }}
+{{- define "omero-web.generatedSecret" -}}
+{{- printf "%s-generated" (include "omero-web.fullname" . | trunc 53 | trimSuffix "-") }}
 {{- end }}
-{{- end }}
+
+{{/* The keys the Job generates, "key=length" separated by spaces (empty: none). */}}
+{{- define "omero-web.generatedKeys" -}}
+{{- $keys := list }}
+{{- if not (or .Values.existingSecret .Values.secretKey) }}{{ $keys = append $keys "secret-key=50" }}{{ end }}
+{{- if and .Values.redis.enabled (not (or .Values.redis.existingSecret .Values.redis.password)) }}{{ $keys = append $keys "redis-password=32" }}{{ end }}
+{{- join " " $keys }}
 {{- end }}
 
 {{/* Where the web container finds the secret key and the Redis password (files, never env values). */}}
 {{- define "omero-web.secretKeySecret" -}}
-{{- .Values.existingSecret | default (include "omero-web.fullname" .) }}
+{{- if .Values.existingSecret }}{{ .Values.existingSecret }}
+{{- else if .Values.secretKey }}{{ include "omero-web.fullname" . }}
+{{- else }}{{ include "omero-web.generatedSecret" . }}
+{{- end }}
 {{- end }}
 
 {{- define "omero-web.redisPasswordSecret" -}}
 {{- if .Values.redis.enabled }}
-{{- .Values.redis.existingSecret | default (include "omero-web.fullname" .) }}
+{{- if .Values.redis.existingSecret }}{{ .Values.redis.existingSecret }}
+{{- else if .Values.redis.password }}{{ include "omero-web.fullname" . }}
+{{- else }}{{ include "omero-web.generatedSecret" . }}
+{{- end }}
 {{- else }}
 {{- .Values.externalRedis.existingSecret | default (include "omero-web.fullname" .) }}
 {{- end }}
@@ -119,6 +125,17 @@ Arguments: (list $ "key-in-release-secret" explicitValue length)
 {{- end }}
 {{- end }}
 
+{{/*
+Pod template labels: the selector's and the release's, never the chart or app version, so that a
+new chart version alone restarts no pod (a restarted built-in Redis logs every user out).
+*/}}
+{{- define "omero-web.podLabels" -}}
+app.kubernetes.io/name: {{ include "omero-web.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: omero-web
+{{- end }}
+
 {{/* true when the web pods get a Redis password file */}}
 {{- define "omero-web.redisHasPassword" -}}
 {{- if .Values.redis.enabled }}true
@@ -128,6 +145,12 @@ Arguments: (list $ "key-in-release-secret" explicitValue length)
 
 {{/* Settings the values ask for, checked before anything is rendered. */}}
 {{- define "omero-web.validate" -}}
+{{- if and .Values.existingSecret .Values.secretKey }}
+{{- fail "set secretKey or existingSecret, not both (existingSecret: a Secret of yours with the key secret-key)" }}
+{{- end }}
+{{- if and .Values.redis.existingSecret .Values.redis.password }}
+{{- fail "set redis.password or redis.existingSecret, not both (redis.existingSecret: a Secret of yours with the key redis-password)" }}
+{{- end }}
 {{- if and .Values.omeroHost .Values.serverList }}
 {{- fail "set omeroHost or serverList, not both (serverList is the full list; omeroHost a single server)" }}
 {{- end }}

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds a single-node Kubernetes from upstream Go modules (no registry, no release downloads),
 # once per version set, into a cache; prints the output directory:
+#   build.sh [oldest|newest]   the Kubernetes of versions.env's KUBERNETES_OLDEST_* or _NEWEST_*
+#                              (default: $KUBERNETES, else newest)
 #   bin/     kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl
 #            etcd coredns crictl
 #   images/  pause.tar coredns.tar (one-layer images for containerd, built with docker)
@@ -10,7 +12,11 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 pin() { sed -n "s/^$1=//p" "$HERE/../../../versions.env"; }  # versions: versions.env
-K8S=$(pin KUBERNETES_VERSION)
+WHICH=${1:-${KUBERNETES:-newest}}
+case $WHICH in oldest | newest) ;; *) echo "build.sh: oldest or newest, not '$WHICH'" >&2; exit 2 ;; esac
+K8S=$(pin "KUBERNETES_${WHICH^^}_VERSION")
+# Old Kubernetes needs the Go of its day (the proxy serves it); etcd, CoreDNS and crictl this one.
+K8S_GO=$(pin "KUBERNETES_${WHICH^^}_GO")
 ETCD=$(pin ETCD_VERSION)
 COREDNS=$(pin COREDNS_VERSION)
 CRICTL=$(pin CRICTL_VERSION)
@@ -18,22 +24,25 @@ CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/omero-web-containers
 OUT=$CACHE/k8s-$K8S-etcd-$ETCD-coredns-$COREDNS-$(sha256sum "$0" | cut -c1-8)
 if [ -f "$OUT/.done" ]; then echo "$OUT"; exit 0; fi
 
-export GOPATH=$CACHE/k8s-build/gopath GOCACHE=$CACHE/k8s-build/gocache GOFLAGS=-mod=mod GOTOOLCHAIN=local
+GO_CACHES=$OUT.go  # GBs, only needed to build
+export GOPATH=$GO_CACHES/gopath GOCACHE=$GO_CACHES/gocache GOFLAGS=-mod=mod GOTOOLCHAIN=local
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"; chmod -R u+w "$CACHE/k8s-build" 2>/dev/null; rm -rf "$CACHE/k8s-build"' EXIT
+trap 'rm -rf "$WORK"; chmod -R u+w "$GO_CACHES" 2>/dev/null; rm -rf "$GO_CACHES"' EXIT
 mkdir -p "$OUT/bin" "$OUT/images"
 log() { echo "k8s build: $*" >&2; }
 
 # --- Kubernetes ---------------------------------------------------------------------------------
-log "Kubernetes $K8S (about 9 minutes on 2 cores, once)"
+log "Kubernetes $K8S with Go $K8S_GO (about 9 minutes on 2 cores, once)"
 mkdir "$WORK/kubernetes" && cd "$WORK/kubernetes"
 go mod init omero-web-tests/kubernetes >/dev/null 2>&1
 go mod download -json "k8s.io/kubernetes@$K8S" >/dev/null
+kubernetes_mod=$GOPATH/pkg/mod/cache/download/k8s.io/kubernetes/@v/$K8S.mod
+go mod edit -go="$(sed -n 's/^go //p' "$kubernetes_mod")"  # what $K8S_GO accepts
 staging_version=v0.${K8S#v1.}
 {
     echo "require k8s.io/kubernetes $K8S"
     sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#replace \1 => \1 '"$staging_version"'#p' \
-        "$GOPATH/pkg/mod/cache/download/k8s.io/kubernetes/@v/$K8S.mod"
+        "$kubernetes_mod"
 } >> go.mod
 commands="kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl kubelet"
 {
@@ -43,7 +52,7 @@ commands="kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubec
     for command in $commands; do echo "    _ \"k8s.io/kubernetes/cmd/$command\""; done
     echo ")"
 } > tools.go
-go mod tidy >&2
+GOTOOLCHAIN=$K8S_GO go mod tidy >&2
 minor=${K8S#v1.}; minor=${minor%%.*}
 version_flags=""
 for package in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
@@ -55,7 +64,7 @@ done
 packages=""
 for command in $commands; do packages+=" k8s.io/kubernetes/cmd/$command"; done
 # shellcheck disable=SC2086
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $version_flags" -o "$OUT/bin/" $packages >&2
+CGO_ENABLED=0 GOTOOLCHAIN=$K8S_GO go build -trimpath -ldflags "-s -w $version_flags" -o "$OUT/bin/" $packages >&2
 pause_c=$GOPATH/pkg/mod/k8s.io/kubernetes@$K8S/build/pause/linux/pause.c
 
 # --- etcd: a two-line main on top of its server module (sibling modules at the same version) ---

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A single-node Kubernetes for the chart tests, from the binaries of build.sh, beside Docker:
-#   cluster.sh up [IMAGE...]   start it (root), import the images from `docker save`, wait for DNS
+#   cluster.sh up [IMAGE...]   start it (root), import the images from `docker save`, wait for DNS;
+#                              KUBERNETES=oldest|newest (default newest) picks versions.env's version
 #   cluster.sh down            stop and remove everything `up` made; Docker keeps working
 #   cluster.sh env             print the KUBECONFIG line for a shell
 # Everything of its own: containerd (own socket and directories), a bridge holding the node
@@ -139,7 +140,7 @@ authentication:
   x509: {clientCAFile: $STATE/pki/ca.crt}
 authorization: {mode: AlwaysAllow}
 cgroupDriver: cgroupfs
-failCgroupV1: false
+$( [ "$MINOR" -ge 31 ] && echo "failCgroupV1: false" )
 failSwapOn: false
 containerRuntimeEndpoint: unix://$RUN/containerd.sock
 clusterDNS: [$DNS_IP]
@@ -239,6 +240,7 @@ up() {
     done
     [ -x "$CNI_BIN/bridge" ] || die "CNI plugins are missing (apt-get install containernetworking-plugins)"
     BIN=$("$HERE/build.sh")/bin
+    MINOR=$("$BIN/kubectl" version --client -o json | sed -n 's/.*"minor": *"\([0-9]*\).*/\1/p' | head -n 1)
     local images_dir
     images_dir=$(dirname "$BIN")/images
     mkdir -p "$STATE/pids" "$LOGS" "$RUN"
