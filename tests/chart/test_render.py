@@ -239,6 +239,7 @@ def test_secret_key_and_redis_password_are_generated_in_the_cluster_never_render
     job_env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert job_env["GENERATE"] == "secret-key=50 redis-password=32"
     assert job_env["SECRET_NAME"] == "omero-web-generated" and job_env["ADOPT_FROM"] == "omero-web"
+    assert job_env["APP_NAME"] == "omero-web" and job_env["RELEASE"] == "omero-web"  # the generated Secret's labels
     (script,) = of_kind(objects, "ConfigMap")
     assert script["data"]["generate-secrets.py"] == open(os.path.join(CHART, "files", "generate-secrets.py")).read()
     # Only the Job's pod gets an API token; its Role reads and patches only its own Secret by name.

@@ -4,7 +4,8 @@ PreSync). Keys already in the Secret are never changed, so a re-run (every upgra
 sync) changes nothing. A key found in ADOPT_FROM (the Secret where chart 0.1.0 kept its generated
 values) is taken from there, so upgrading from that version keeps the secret key.
 
-Environment: SECRET_NAME, GENERATE ("key=length ..."), ADOPT_FROM (optional), RELEASE (a label).
+Environment: SECRET_NAME, GENERATE ("key=length ..."), ADOPT_FROM (optional), and the labels the
+Secret gets: APP_NAME and RELEASE (the release's app.kubernetes.io/name and /instance).
 Talks to the API server with the Job's own ServiceAccount token; prints names, never values."""
 
 import base64
@@ -104,7 +105,7 @@ def main():
             "metadata": {
                 "name": name,
                 "labels": {
-                    "app.kubernetes.io/name": "omero-web",
+                    "app.kubernetes.io/name": os.environ.get("APP_NAME", "omero-web"),
                     "app.kubernetes.io/instance": os.environ.get("RELEASE", ""),
                     "app.kubernetes.io/part-of": "omero-web",
                 },
