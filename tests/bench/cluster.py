@@ -47,7 +47,7 @@ from cluster_helpers import (  # noqa: E402
     wait_until,
     web_pods,
 )
-from contract import VERSIONS  # noqa: E402
+from contract import KUBERNETES_CLUSTERS  # noqa: E402
 from docker_helpers import NGINX_IMAGE, WEB_IMAGE, Stack  # noqa: E402
 from load import Loop, summary, wrk  # noqa: E402
 
@@ -131,9 +131,11 @@ def bench_noop_upgrade(env):
     helm(env, "upgrade", RELEASE, CHART, "--reuse-values", "--wait", "--timeout", "5m", timeout=400)
     took = time.monotonic() - started
     after = pods(env, RELEASE)
-    changed = sorted(set(before.items()) ^ set(after.items()))
-    print(f"(k) no-op helm upgrade after install (--reuse-values --wait): {took:.1f} s, "
-          f"pods replaced or restarted: {len(changed) // 2 if changed else 'none'} (goal: none)")  # fmt: skip
+    gone = sorted(name for name in before if after.get(name) != before[name])  # replaced, or restarted
+    new = sorted(name for name in after if name not in before)
+    print(f"(k) no-op helm upgrade after install (--reuse-values --wait): {took:.1f} s")
+    print(f"    pods replaced or restarted: {', '.join(gone) or 'none'} (goal: none)")
+    print(f"    new pods: {', '.join(new) or 'none'} (goal: none)")
 
 
 def bench_upgrade(env, url):
@@ -204,7 +206,7 @@ if __name__ == "__main__":
     tools = build_tools()
     failed = False
     for which in CLUSTERS:
-        print(f"\n{which} test cluster ({VERSIONS[f'KUBERNETES_{which.upper()}_VERSION']}, {CLUSTERS[which]}):")
+        print(f"\n{which} test cluster (Kubernetes {KUBERNETES_CLUSTERS[which]}, {CLUSTERS[which]}):")
         try:
             started = time.monotonic()
             env = cluster_up(tools, which)  # taken down again by itself if it fails

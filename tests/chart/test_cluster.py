@@ -32,7 +32,7 @@ from cluster_helpers import (
     wait_until,
     web_pods,
 )
-from contract import NGINX_PORT, VERSIONS
+from contract import KUBERNETES_CLUSTERS, NGINX_PORT
 from docker_helpers import (
     GET_ON_THIS_WEB,
     STANDIN_IMAGE,
@@ -142,7 +142,7 @@ def prefixed(cluster):
 
 def test_the_cluster_runs_the_pinned_kubernetes_and_enforces_restricted_pods(cluster):
     server = json.loads(run(cluster, "kubectl", "version", "-o", "json").stdout)["serverVersion"]["gitVersion"]
-    assert server == VERSIONS[f"KUBERNETES_{cluster['KUBERNETES'].upper()}_VERSION"]
+    assert server == "v" + KUBERNETES_CLUSTERS[cluster["KUBERNETES"]]
     namespace = json.loads(kubectl(cluster, "get", "namespace", NAMESPACE, "-o", "json").stdout)
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     # A pod the standard refuses (no securityContext: root allowed, capabilities kept, no seccomp)
@@ -299,7 +299,7 @@ def test_gitops_render_and_apply_rolls_nothing(cluster, standin):
     """As Argo CD syncs: `helm template` (no cluster access, hooks as plain objects) piped to
     `kubectl apply`, three rounds. The Secret is generated once in the cluster, never rendered:
     later rounds change no Deployment, replace no pod, keep the user logged in."""
-    version = VERSIONS[f"KUBERNETES_{cluster['KUBERNETES'].upper()}_VERSION"].removeprefix("v")
+    version = KUBERNETES_CLUSTERS[cluster["KUBERNETES"]]
     args = ["template", "gitops", CHART, "--namespace", NAMESPACE, "--kube-version", version, "--skip-tests",
             *image_values(), "--set", f"omeroHost={standin}", "--set", "service.type=NodePort",
             "--set", "service.nodePort=30083"]  # fmt: skip

@@ -19,6 +19,7 @@ import entrypoint
 from contract import (
     CONTRACT,
     END,
+    KUBERNETES_CLUSTERS,
     NGINX_PORT,
     OMERO_SERVER_PORT,
     REDIS_PORT,
@@ -276,7 +277,7 @@ def test_chart_versions_agree_with_versions_env():
     lock = read("omeroweb", "requirements.lock")
     assert f"omero-web=={chart['appVersion']} " in lock, "helm/omero-web/Chart.yaml: appVersion"
     minors = VERSIONS["KUBERNETES_SCHEMA_MINORS"].split(",")
-    oldest, newest = (VERSIONS[f"KUBERNETES_{w}_VERSION"][1:].rsplit(".", 1)[0] for w in ("OLDEST", "NEWEST"))
+    oldest, newest = (KUBERNETES_CLUSTERS[which].rsplit(".", 1)[0] for which in ("oldest", "newest"))
     assert chart["kubeVersion"] == f">={oldest}.0-0", (
         "helm/omero-web/Chart.yaml: kubeVersion must be '>=' the oldest test cluster's minor (versions.env), "
         "with no upper bound"
