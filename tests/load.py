@@ -22,6 +22,15 @@ class Answer:
     error: str = ""
 
 
+def failure(error):
+    """A failed request as `ConnectionError (Connection refused)`: the exception and what the socket
+    said (refused: nothing listens; reset or disconnected: a listener closed the connection)."""
+    text = str(error)
+    cause = re.search(r"\[Errno -?\d+\] ([^'\")]+)|\(\d+, '([^']+)'\)|(RemoteDisconnected|Read timed out)", text)
+    said = cause and next(group for group in cause.groups() if group)
+    return f"{type(error).__name__} ({said.strip()})" if said else type(error).__name__
+
+
 class Loop:
     """`workers` threads, each sending GETs to `url` one after another on a new connection,
     with `deadline` seconds for each, until stop(). `answers` keeps every request."""
@@ -45,7 +54,7 @@ class Loop:
                     # Who answered: nginx's own error page, or OMERO.web's (a Django error).
                     answer.error = " ".join(response.text.split())[:160]
             except requests.RequestException as error:
-                answer = Answer(sent, time.monotonic() - sent, None, type(error).__name__)
+                answer = Answer(sent, time.monotonic() - sent, None, failure(error))
             with self._lock:
                 self.answers.append(answer)
             if self.pause:

@@ -40,16 +40,17 @@ from cluster_helpers import (  # noqa: E402
     build_tools,
     cluster_down,
     cluster_up,
+    failures,
     helm,
     install,
     kubectl,
     pods,
+    rolled,
     wait_until,
-    web_pods,
 )
 from contract import KUBERNETES_CLUSTERS  # noqa: E402
 from docker_helpers import NGINX_IMAGE, WEB_IMAGE, Stack  # noqa: E402
-from load import Loop, summary, wrk  # noqa: E402
+from load import summary, wrk  # noqa: E402
 
 RELEASE = "bench"
 NODE_PORT = 30090
@@ -142,23 +143,13 @@ def bench_upgrade(env, url):
     started = time.monotonic()
     install(env, RELEASE, NODE_PORT, "--set", "replicaCount=2")
     print(f"(j) helm upgrade to replicaCount=2 (--wait): {time.monotonic() - started:.1f} s")
-    old = web_pods(env, RELEASE)
-    with Loop(url + LOGIN, workers=4, deadline=5.0) as loop:
-        time.sleep(2)  # requests against the 2 settled pods first
-        started = time.monotonic()
-        install(env, RELEASE, NODE_PORT, "--set", "replicaCount=2", *UPGRADE)
-        helm_done = time.monotonic()
-        kubectl(env, "rollout", "status", f"deployment/{RELEASE}-omero-web", timeout=300)
-        rolled = time.monotonic()
-        # ... and until the old pods have stopped (preStop, then nginx and gunicorn finishing).
-        wait_until(lambda: not set(old) & set(web_pods(env, RELEASE, terminating=True)), 180, "old pods gone")
-        gone = time.monotonic()
-        time.sleep(2)
-    failed = [a for a in loop.answers if a.error or a.status != 200]
+    upgrade = lambda: install(env, RELEASE, NODE_PORT, "--set", "replicaCount=2", *UPGRADE)  # noqa: E731
+    loop, times = rolled(env, RELEASE, url, upgrade, settle=2.0)
+    failed = failures(loop)
     print(
         f"(j) rolling upgrade of 2 pods (config.omero.web.page_size changed): old pods gone after "
-        f"{gone - started:.1f} s (`helm upgrade --wait` returned after {helm_done - started:.1f} s, "
-        f"rollout complete after {rolled - started:.1f} s)"
+        f"{times['gone']:.1f} s (`helm upgrade --wait` returned after {times['changed']:.1f} s, "
+        f"rollout complete after {times['rolled']:.1f} s)"
     )
     print(f"    requests during it (4 loops, 5 s deadline each): {summary(loop.answers)}")
     print(f"    failed: {len(failed)} (goal 0){': ' + str(failed[:5]) if failed else ''}")

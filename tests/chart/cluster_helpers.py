@@ -1,7 +1,8 @@
 """The single-node test clusters (tests/chart/k8s/cluster.sh: the oldest and the newest Kubernetes
 the chart supports, one at a time) and the chart on them, shared by test_cluster.py and
 tests/bench/cluster.py: up and down, kubectl and helm in it, a release of our images with a NodePort
-on 127.0.0.1, the release's pods. Not pytest-specific; a failure raises AssertionError."""
+on 127.0.0.1, the release's pods, a change (upgrade, rollback) rolled under load. Not
+pytest-specific; a failure raises AssertionError."""
 
 import json
 import os
@@ -13,6 +14,7 @@ import requests
 
 from contract import VERSIONS
 from docker_helpers import NGINX_IMAGE, STANDIN_IMAGE, WEB_IMAGE
+from load import Loop
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -120,3 +122,28 @@ def wait_until(check, seconds, what):
             last = error
         time.sleep(0.3)
     raise AssertionError(f"{what}: not within {seconds}s (last error: {last})")
+
+
+def rolled(env, release, url, change, settle=1.0):
+    """Runs `change` (an upgrade, a rollback) while 4 loops request the login page (a 5 s deadline
+    each): `settle` s against the settled pods first, then until the rollout is complete and the
+    old web pods have stopped (preStop, then nginx and gunicorn finishing), then `settle` s more.
+    Returns the Loop with every answer and the seconds from the change's start until it returned
+    (`changed`), the rollout was complete (`rolled`) and the old pods were gone (`gone`)."""
+    with Loop(url + "/webclient/login/", workers=4, deadline=5.0) as loop:
+        time.sleep(settle)
+        started = time.monotonic()
+        change()
+        times = {"changed": time.monotonic() - started}
+        kubectl(env, "rollout", "status", f"deployment/{release}-omero-web", timeout=300)
+        times["rolled"] = time.monotonic() - started
+        settled = lambda: set(web_pods(env, release, terminating=True)) == set(web_pods(env, release))  # noqa: E731
+        wait_until(settled, 180, "old pods gone")
+        times["gone"] = time.monotonic() - started
+        time.sleep(settle)
+    return loop, times
+
+
+def failures(loop):
+    """The answers of a Loop that timed out, failed or were not 200."""
+    return [a for a in loop.answers if a.error or a.status != 200]

@@ -9,7 +9,6 @@ import json
 import re
 import socket
 import subprocess
-import time
 from urllib.parse import urljoin
 
 import pytest
@@ -23,11 +22,13 @@ from cluster_helpers import (
     REPO,
     cluster_down,
     cluster_up,
+    failures,
     helm,
     image_values,
     install,
     kubectl,
     pods,
+    rolled,
     run,
     wait_until,
     web_pods,
@@ -42,7 +43,7 @@ from docker_helpers import (
     assert_no_unknown_calls,
     docker,
 )
-from load import Loop, summary
+from load import summary
 
 # Run in the web container: SIGTERM to gunicorn's master, the child of tini (PID 1 itself ignores
 # signals sent from inside its own container).
@@ -238,28 +239,15 @@ def test_logged_in_user_stays_through_a_second_replica_and_a_zero_failure_upgrad
         assert ping.strip() == "200 OK", pod
     key_before = secret_key_digest(env, "plain")
     changed = ["--set", "config.omero\\.web\\.page_size=100"]
-    loop = rolled(env, "plain", url, lambda: install(env, "plain", 30080, *settings, *changed))
+    loop, _ = rolled(env, "plain", url, lambda: install(env, "plain", 30080, *settings, *changed))
     print(f"\nupgrade: {summary(loop.answers)}")
     assert_no_failures(loop)
     assert assert_logged_in(user)["omeName"] == "root"
     assert secret_key_digest(env, "plain") == key_before
 
 
-def rolled(env, release, url, change):
-    """Runs `change` (an upgrade, a rollback) while 4 loops request the login page, until the
-    release's old web pods are gone; returns the Loop with every answer."""
-    with Loop(url + "/webclient/login/", workers=4, deadline=5.0) as loop:
-        change()
-        kubectl(env, "rollout", "status", f"deployment/{release}-omero-web", timeout=300)
-        # ... and until the old pods have stopped (preStop, then nginx and gunicorn finishing).
-        settled = lambda: set(web_pods(env, release, terminating=True)) == set(web_pods(env, release))  # noqa: E731
-        wait_until(settled, 120, "old pods gone")
-        time.sleep(1)
-    return loop
-
-
 def assert_no_failures(loop):
-    failed = [a for a in loop.answers if a.error or a.status != 200]
+    failed = failures(loop)
     assert len(loop.answers) > 100 and not failed, f"{len(failed)} failed of {summary(loop.answers)}: {failed[:5]}"
 
 
@@ -346,7 +334,7 @@ def test_upgrade_from_the_previous_chart_version_and_rollback(cluster, standin, 
         ),
         (f"rollback to {version}", lambda: helm(cluster, *rollback, timeout=400)),
     ):
-        loop = rolled(cluster, "prev", url, change)
+        loop, _ = rolled(cluster, "prev", url, change)
         print(f"\n{step}: {summary(loop.answers)}")
         assert_no_failures(loop)
         assert assert_logged_in(user)["omeName"] == "root", step

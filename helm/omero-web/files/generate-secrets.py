@@ -122,17 +122,10 @@ def main():
         status, answer = api.call("PATCH", name, {"data": data}, "application/merge-patch+json")
         api.check(status, answer, f"add {', '.join(missing)} to Secret {name}")
     generated = [key for key in missing if key not in adopted]
-    print(
-        f"Secret {name}: "
-        + "; ".join(
-            part
-            for part in (
-                f"generated {', '.join(generated)}" if generated else "",
-                f"{', '.join(adopted)} kept from Secret {adopt}" if adopted else "",
-            )
-            if part
-        )
-    )
+    done = [f"generated {', '.join(generated)}"] if generated else []
+    if adopted:
+        done.append(f"{', '.join(adopted)} kept from Secret {adopt}")
+    print(f"Secret {name}: {'; '.join(done)}")
 
 
 if __name__ == "__main__":

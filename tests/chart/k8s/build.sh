@@ -6,6 +6,8 @@
 #   bin/     kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl
 #            etcd coredns crictl
 #   images/  pause.tar coredns.tar (one-layer images for containerd, built with docker)
+# etcd, crictl and CoreDNS are the same for both Kubernetes: built once (`build.sh common`, which
+# the other two run first) and copied in.
 # k8s.io/kubernetes replaces its k8s.io/* staging modules with local paths that its module zip
 # lacks: a wrapper module maps each one to the published k8s.io/<name> v0.<minor>.<patch>.
 set -euo pipefail
@@ -13,16 +15,22 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 pin() { sed -n "s/^$1=//p" "$HERE/../../../versions.env"; }  # versions: versions.env
 WHICH=${1:-${KUBERNETES:-newest}}
-case $WHICH in oldest | newest) ;; *) echo "build.sh: oldest or newest, not '$WHICH'" >&2; exit 2 ;; esac
-K8S=$(pin "KUBERNETES_${WHICH^^}_VERSION")
-# Old Kubernetes needs the Go of its day (the proxy serves it); etcd, CoreDNS and crictl this one.
-K8S_GO=$(pin "KUBERNETES_${WHICH^^}_GO")
+case $WHICH in oldest | newest | common) ;; *) echo "build.sh: oldest, newest or common, not '$WHICH'" >&2; exit 2 ;; esac
 ETCD=$(pin ETCD_VERSION)
 COREDNS=$(pin COREDNS_VERSION)
 CRICTL=$(pin CRICTL_VERSION)
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/omero-web-containers
-OUT=$CACHE/k8s-$K8S-etcd-$ETCD-coredns-$COREDNS-$(sha256sum "$0" | cut -c1-8)
+SCRIPT=$(sha256sum "$0" | cut -c1-8)
+if [ "$WHICH" = common ]; then
+    OUT=$CACHE/k8s-common-etcd-$ETCD-coredns-$COREDNS-crictl-$CRICTL-$SCRIPT
+else
+    K8S=$(pin "KUBERNETES_${WHICH^^}_VERSION")
+    # Old Kubernetes needs the Go of its day (the proxy serves it); etcd, CoreDNS and crictl this one.
+    K8S_GO=$(pin "KUBERNETES_${WHICH^^}_GO")
+    OUT=$CACHE/k8s-$K8S-etcd-$ETCD-coredns-$COREDNS-$SCRIPT
+fi
 if [ -f "$OUT/.done" ]; then echo "$OUT"; exit 0; fi
+[ "$WHICH" = common ] || COMMON=$("$0" common)
 
 GO_CACHES=$OUT.go  # GBs, only needed to build
 export GOPATH=$GO_CACHES/gopath GOCACHE=$GO_CACHES/gocache GOFLAGS=-mod=mod GOTOOLCHAIN=local
@@ -31,7 +39,7 @@ trap 'rm -rf "$WORK"; chmod -R u+w "$GO_CACHES" 2>/dev/null; rm -rf "$GO_CACHES"
 mkdir -p "$OUT/bin" "$OUT/images"
 log() { echo "k8s build: $*" >&2; }
 
-# --- Kubernetes ---------------------------------------------------------------------------------
+build_kubernetes() {
 log "Kubernetes $K8S with Go $K8S_GO (about 9 minutes on 2 cores, once)"
 mkdir "$WORK/kubernetes" && cd "$WORK/kubernetes"
 go mod init omero-web-tests/kubernetes >/dev/null 2>&1
@@ -67,6 +75,19 @@ for command in $commands; do packages+=" k8s.io/kubernetes/cmd/$command"; done
 CGO_ENABLED=0 GOTOOLCHAIN=$K8S_GO go build -trimpath -ldflags "-s -w $version_flags" -o "$OUT/bin/" $packages >&2
 pause_c=$GOPATH/pkg/mod/k8s.io/kubernetes@$K8S/build/pause/linux/pause.c
 
+# The pause image, from this Kubernetes' pause.c: one static binary.
+log "pause image"
+mkdir "$WORK/pause" && cd "$WORK/pause"
+gcc -Os -static -o pause "$pause_c" && strip pause
+printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' > Dockerfile
+docker build -q -t registry.k8s.io/pause:owk8s . >/dev/null
+docker save registry.k8s.io/pause:owk8s -o "$OUT/images/pause.tar"
+docker rmi registry.k8s.io/pause:owk8s >/dev/null
+cp "$COMMON"/bin/* "$OUT/bin/"
+cp "$COMMON"/images/* "$OUT/images/"
+}
+
+build_common() {
 # --- etcd: a two-line main on top of its server module (sibling modules at the same version) ---
 log "etcd $ETCD"
 mkdir "$WORK/etcd" && cd "$WORK/etcd"
@@ -118,21 +139,17 @@ go mod init omero-web-tests/coredns >/dev/null 2>&1
 echo "require github.com/coredns/coredns $COREDNS" >> go.mod
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$OUT/bin/coredns" . >&2
 
-# --- images: pause (from Kubernetes' pause.c) and CoreDNS, each one static binary ---------------
-log "pause and coredns images"
-mkdir "$WORK/pause" && cd "$WORK/pause"
-gcc -Os -static -o pause "$pause_c" && strip pause
-printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' > Dockerfile
-docker build -q -t registry.k8s.io/pause:owk8s . >/dev/null
-docker save registry.k8s.io/pause:owk8s -o "$OUT/images/pause.tar"
-docker rmi registry.k8s.io/pause:owk8s >/dev/null
+# --- the CoreDNS image: its one static binary ------------------------------------------------------
+log "coredns image"
 mkdir "$WORK/coredns-image" && cd "$WORK/coredns-image"
 cp "$OUT/bin/coredns" .
 printf 'FROM scratch\nCOPY coredns /coredns\nUSER 65532:65532\nENTRYPOINT ["/coredns"]\n' > Dockerfile
 docker build -q -t registry.k8s.io/coredns/coredns:owk8s . >/dev/null
 docker save registry.k8s.io/coredns/coredns:owk8s -o "$OUT/images/coredns.tar"
 docker rmi registry.k8s.io/coredns/coredns:owk8s >/dev/null
+}
 
+if [ "$WHICH" = common ]; then build_common; else build_kubernetes; fi
 touch "$OUT/.done"
 log "done: $OUT"
 echo "$OUT"
