@@ -97,6 +97,11 @@ def around(url, action, after=5.0, workers=4):
     return Switch(loop.between(0, start), loop.between(start, end), loop.between(done, end))
 
 
+def failures(loop):
+    """The answers of a Loop that timed out, failed or were not 200."""
+    return [a for a in loop.answers if a.error or a.status != 200]
+
+
 def summary(answers):
     """One line: how many, which statuses, errors, slowest."""
     statuses = {}

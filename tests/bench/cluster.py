@@ -40,7 +40,6 @@ from cluster_helpers import (  # noqa: E402
     build_tools,
     cluster_down,
     cluster_up,
-    failures,
     helm,
     install,
     kubectl,
@@ -50,7 +49,7 @@ from cluster_helpers import (  # noqa: E402
 )
 from contract import KUBERNETES_CLUSTERS  # noqa: E402
 from docker_helpers import NGINX_IMAGE, WEB_IMAGE, Stack  # noqa: E402
-from load import summary, wrk  # noqa: E402
+from load import failures, summary, wrk  # noqa: E402
 
 RELEASE = "bench"
 NODE_PORT = 30090

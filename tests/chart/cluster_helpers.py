@@ -138,12 +138,7 @@ def rolled(env, release, url, change, settle=1.0):
         kubectl(env, "rollout", "status", f"deployment/{release}-omero-web", timeout=300)
         times["rolled"] = time.monotonic() - started
         settled = lambda: set(web_pods(env, release, terminating=True)) == set(web_pods(env, release))  # noqa: E731
-        wait_until(settled, 180, "old pods gone")
+        wait_until(settled, 120, "old pods gone")
         times["gone"] = time.monotonic() - started
         time.sleep(settle)
     return loop, times
-
-
-def failures(loop):
-    """The answers of a Loop that timed out, failed or were not 200."""
-    return [a for a in loop.answers if a.error or a.status != 200]

@@ -22,7 +22,6 @@ from cluster_helpers import (
     REPO,
     cluster_down,
     cluster_up,
-    failures,
     helm,
     image_values,
     install,
@@ -43,7 +42,7 @@ from docker_helpers import (
     assert_no_unknown_calls,
     docker,
 )
-from load import summary
+from load import failures, summary
 
 # Run in the web container: SIGTERM to gunicorn's master, the child of tini (PID 1 itself ignores
 # signals sent from inside its own container).
