@@ -1,20 +1,31 @@
 # OMERO.web container distribution. `make help` lists the targets.
 SHELL := /bin/bash
 
+# Ports and pinned versions: versions.env, their one definition (your environment or command line wins).
+pin = $(shell sed -n 's/^$(1)=//p' versions.env)
+# The architecture to build for (Debian names: amd64, arm64), default the machine's. Another one
+# (`make build ARCH=arm64` on amd64) cross-compiles Ice and runs the rest under emulation
+# (qemu-user-static); its images are tagged IMAGE_TAG-ARCH.
+HOST_ARCH := $(shell uname -m | sed 's/^x86_64$$/amd64/; s/^aarch64$$/arm64/')
+ARCH ?= $(HOST_ARCH)
+FOREIGN_ARCH := $(filter-out $(HOST_ARCH),$(ARCH))
 # Image names: $(REGISTRY)omero-web:$(IMAGE_TAG), e.g. REGISTRY=ghcr.io/my-org/ IMAGE_TAG=5.33.2-1
 REGISTRY ?=
 IMAGE_TAG ?= latest
-WEB_IMAGE := $(REGISTRY)omero-web:$(IMAGE_TAG)
-NGINX_IMAGE := $(REGISTRY)omero-web-nginx:$(IMAGE_TAG)
-STANDALONE_IMAGE := $(REGISTRY)omero-web-standalone:$(IMAGE_TAG)
-# Ports and pinned versions: versions.env, their one definition (your environment or command line wins).
-pin = $(shell sed -n 's/^$(1)=//p' versions.env)
+ARCH_TAG := $(IMAGE_TAG)$(if $(FOREIGN_ARCH),-$(ARCH))
+WEB_IMAGE := $(REGISTRY)omero-web:$(ARCH_TAG)
+NGINX_IMAGE := $(REGISTRY)omero-web-nginx:$(ARCH_TAG)
+STANDALONE_IMAGE := $(REGISTRY)omero-web-standalone:$(ARCH_TAG)
 # Redis of the compose stack and the test cluster; without a registry, `make redis-image` builds LOCAL_REDIS_IMAGE.
 REDIS_IMAGE ?= $(call pin,REDIS_IMAGE)
 LOCAL_REDIS_IMAGE := $(call pin,LOCAL_REDIS_IMAGE)
-# Base image of every Dockerfile. Without a registry, `make base-image` builds LOCAL_BASE_IMAGE.
-BASE_IMAGE ?= $(call pin,BASE_IMAGE)
-LOCAL_BASE_IMAGE := $(call pin,LOCAL_BASE_IMAGE)
+# Base image of every Dockerfile, for ARCH (another architecture's: Docker Hub's per-architecture
+# copy, e.g. arm64v8/debian). Without a registry, `make base-image [ARCH=…]` builds LOCAL_BASE_IMAGE.
+# BUILD_BASE_IMAGE: the machine's own, for the compiling stages of the web image.
+DOCKER_HUB_ARCH := $(if $(filter arm64,$(ARCH)),arm64v8,$(ARCH))
+BASE_IMAGE ?= $(if $(FOREIGN_ARCH),$(DOCKER_HUB_ARCH)/)$(call pin,BASE_IMAGE)
+BUILD_BASE_IMAGE ?= $(if $(FOREIGN_ARCH),$(call pin,BASE_IMAGE),$(BASE_IMAGE))
+LOCAL_BASE_IMAGE := $(call pin,LOCAL_BASE_IMAGE)$(if $(FOREIGN_ARCH),-$(ARCH))
 DEBIAN_SUITE := $(call pin,DEBIAN_SUITE)
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 # Optional PEM bundle trusted by the builder stages (corporate TLS proxies), e.g. /etc/ssl/certs/ca-certificates.crt
@@ -28,27 +39,31 @@ REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 PYTEST := $(VENV)/bin/pytest
 export WEB_IMAGE NGINX_IMAGE STANDALONE_IMAGE REDIS_IMAGE BASE_IMAGE REGISTRY IMAGE_TAG EXTRA_CA_BUNDLE
 BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg WEB_IMAGE=$(WEB_IMAGE) \
+	--build-arg BUILD_BASE_IMAGE=$(BUILD_BASE_IMAGE) --build-arg TARGET_ARCH=$(ARCH) \
 	--build-arg VERSION=$(OMERO_WEB_VERSION) --build-arg REVISION=$(REVISION) \
 	--build-arg SOURCE="$(shell git remote get-url origin 2>/dev/null | grep -E '^https?://')"
 
+# The stand-in (tests only) is always the machine's architecture, built from that omero-web.
 STANDIN_IMAGE := $(REGISTRY)omero-web-standin:$(IMAGE_TAG)
+HOST_WEB_IMAGE := $(REGISTRY)omero-web:$(IMAGE_TAG)
 export STANDIN_IMAGE
 
-.PHONY: help build docs standin-image test test-unit test-image test-stack test-chart chart-tools k8s-up k8s-down e2e-k8s lint base-image redis-image up down bench clean lock venv
+.PHONY: help build docs standin-image test test-unit test-image test-stack test-arch test-chart chart-tools k8s-up k8s-down e2e-k8s lint base-image redis-image up down bench clean lock venv
 
 help:
-	@echo "make build       build omero-web, omero-web-nginx, omero-web-standalone (BASE_IMAGE=$(BASE_IMAGE))"
+	@echo "make build       build omero-web, omero-web-nginx, omero-web-standalone (BASE_IMAGE=$(BASE_IMAGE)); ARCH=arm64 for arm64"
 	@echo "make up / down   build, then start / stop the compose stack (nginx + web + redis) on http://localhost:8080"
 	@echo "make test        lint, unit tests, build, image and stack tests (what CI runs)"
 	@echo "make test-unit   unit tests of entrypoint.py, no Docker needed"
 	@echo "make test-image  tests against the built omero-web image (needs Docker)"
 	@echo "make test-stack  compose stack and standalone tests: nginx, maintenance, prefix, CORS, sessions"
+	@echo "make test-arch ARCH=arm64  image and stack smoke tests of another architecture's images (emulated)"
 	@echo "make test-chart  the Helm chart: lint, schemas, rendered objects (builds helm once; needs Go)"
 	@echo "make chart-tools build Helm 3 and 4, kubeconform, kube-score and both test Kubernetes from the Go module proxy (cached)"
 	@echo "make k8s-up / k8s-down  a single-node Kubernetes (root) with the images loaded, and its removal (KUBERNETES=oldest|newest)"
 	@echo "make e2e-k8s     install the chart on your own cluster (kubectl context) with REGISTRY/IMAGE_TAG images, helm test"
 	@echo "make lint        ruff and shell syntax checks"
-	@echo "make base-image  build $(LOCAL_BASE_IMAGE) from the Debian archive (no registry needed)"
+	@echo "make base-image  build $(LOCAL_BASE_IMAGE) from the Debian archive (no registry needed; ARCH=arm64 too)"
 	@echo "make standin-image build the OMERO.server stand-in for login tests ($(STANDIN_IMAGE))"
 	@echo "make redis-image build $(LOCAL_REDIS_IMAGE) from the Debian archive (then REDIS_IMAGE=$(LOCAL_REDIS_IMAGE))"
 	@echo "make bench       print start-up, config, size, static-file, load and Kubernetes figures (report only)"
@@ -66,7 +81,7 @@ build:
 
 # The OMERO.server stand-in the login tests use (tests/standin/, compose.test.yaml); tests only.
 standin-image:
-	docker build -f tests/standin/Dockerfile -t $(STANDIN_IMAGE) --build-arg WEB_IMAGE=$(WEB_IMAGE) .
+	docker build -f tests/standin/Dockerfile -t $(STANDIN_IMAGE) --build-arg WEB_IMAGE=$(HOST_WEB_IMAGE) .
 
 redis-image:
 	docker build -f docker/redis.Dockerfile -t $(LOCAL_REDIS_IMAGE) --build-arg BASE_IMAGE=$(BASE_IMAGE) .
@@ -92,6 +107,14 @@ test-stack: venv standin-image
 # checks, then installs on real single-node Kubernetes, the oldest and the newest supported (root;
 # tests/chart/k8s/). Builds helm, kubeconform and both Kubernetes
 # from the Go module proxy once (needs Go), cached in ~/.cache.
+# The images of another architecture (`make build ARCH=arm64` on amd64), under emulation: the image
+# tests and the stack's smoke tests (login page, static files from nginx, maintenance page, a real
+# login against the stand-in, which stays the machine's), their deadlines scaled for emulation.
+ARCH_SMOKE_TESTS := tests/image tests/stack/test_stack.py tests/stack/test_login.py
+test-arch: venv standin-image
+	@if [ -z "$(FOREIGN_ARCH)" ]; then echo "test-arch: set ARCH to another architecture than $(HOST_ARCH)" >&2; exit 2; fi
+	IMAGE_TAG=$(ARCH_TAG) $(PYTEST) $(ARCH_SMOKE_TESTS)
+
 test-chart: venv standin-image
 	$(PYTEST) tests/chart
 
@@ -123,15 +146,15 @@ e2e-k8s:
 	$(HELM) test $(E2E_RELEASE) --namespace $(E2E_NAMESPACE) --logs
 
 lint: venv
-	$(VENV)/bin/ruff check entrypoint.py omeroweb tests helm/omero-web/files
-	$(VENV)/bin/ruff format --check entrypoint.py omeroweb tests helm/omero-web/files
+	$(VENV)/bin/ruff check entrypoint.py omeroweb tests helm/omero-web/files docker
+	$(VENV)/bin/ruff format --check entrypoint.py omeroweb tests helm/omero-web/files docker
 	for f in .ci/run docker/*.sh; do bash -n "$$f"; done
 	sh -n nginx/start.sh
 	docker compose config --quiet
 	docker compose -f compose.yaml -f compose.test.yaml config --quiet
 
 base-image:
-	docker/base-image.sh $(DEBIAN_SUITE) $(DEBIAN_MIRROR) $(LOCAL_BASE_IMAGE)
+	docker/base-image.sh $(DEBIAN_SUITE) $(DEBIAN_MIRROR) $(LOCAL_BASE_IMAGE) $(ARCH)
 
 # Report only. The Kubernetes part (tests/bench/cluster.py) brings each test cluster up and down
 # (root; skipped otherwise; builds helm and Kubernetes once, like test-chart).

@@ -1,25 +1,45 @@
 # omero-web: OMERO.web (from PyPI) served by gunicorn, configured by entrypoint.py.
 # Build from the repository root:  docker build -f docker/web.Dockerfile -t omero-web .
 # (or `make build`). Classic builder compatible: no BuildKit-only syntax.
+#
+# Another architecture (`make build ARCH=arm64` on an amd64 machine): BASE_IMAGE is that
+# architecture's base, BUILD_BASE_IMAGE the build machine's, TARGET_ARCH the Debian name of the
+# target. The compiling stages then run natively and build for the target (docker/target-env.sh: Ice
+# cross-compiled, the target's wheels); only the base, static and final stages run the target's
+# binaries (under emulation: qemu-user-static).
 
 ARG BASE_IMAGE=debian:trixie-slim
+ARG BUILD_BASE_IMAGE=${BASE_IMAGE}
 
-# --- base: what every stage and the final image need at run time ------------------------------
+# --- base: what the final image needs at run time (target architecture) ---------------------
 FROM ${BASE_IMAGE} AS base
 ENV LANG=C.UTF-8 \
     DEBIAN_FRONTEND=noninteractive
-# python3 is 3.13 on trixie; IcePy links libssl, libbz2 and libstdc++.
+# python3 is 3.13 on trixie; IcePy links libssl, libbz2 and libstdc++. CA certificates: Python's
+# and pip's default trust store, so a derived image can pip-install a plugin (docs/plugins.md) and
+# OMERO.web can reach https services.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 libssl3t64 libbz2-1.0 libstdc++6 tini \
+ && apt-get install -y --no-install-recommends python3 libssl3t64 libbz2-1.0 libstdc++6 tini ca-certificates \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
            /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/*
 
-# --- build-base: compilers and TLS trust for downloads (never reaches the final image) ----------
-FROM base AS build-base
+# --- build-base: compilers and TLS trust for downloads, on the build machine's architecture, plus
+# a cross toolchain when TARGET_ARCH is another (never reaches the final image) -----------------
+FROM ${BUILD_BASE_IMAGE} AS build-base
+ARG TARGET_ARCH=
+ENV LANG=C.UTF-8 \
+    DEBIAN_FRONTEND=noninteractive \
+    TARGET_ARCH=${TARGET_ARCH}
+COPY docker/target-env.sh /usr/local/lib/target-env.sh
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates g++ make patch binutils \
+ && apt-get install -y --no-install-recommends python3 ca-certificates g++ make patch binutils \
         python3-dev python3-venv python3-pip python3-setuptools python3-wheel libssl-dev libbz2-dev \
+ && . /usr/local/lib/target-env.sh \
+ && if [ -n "$CROSS_PACKAGES" ]; then \
+        dpkg --add-architecture "$TARGET_ARCH" && apt-get update \
+        && apt-get install -y --no-install-recommends $CROSS_PACKAGES; \
+    fi \
  && rm -rf /var/lib/apt/lists/*
 # Optional extra CA certificates (docker/certs/*.crt), e.g. a corporate proxy's.
 COPY docker/certs/ /usr/local/share/ca-certificates/extra/
@@ -30,7 +50,7 @@ ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
 
 # --- ice: zeroc-ice 3.6.5 from its hash-checked sdist, patched for Python 3.13 / gcc 14 ---------
 # Only the zeroc-ice pin reaches the ice stage, so editing any other pin keeps its build cached.
-FROM base AS ice-pin
+FROM ${BUILD_BASE_IMAGE} AS ice-pin
 COPY omeroweb/requirements.lock docker/split-lock.awk /build/
 RUN awk -v pkg=zeroc-ice -f /build/split-lock.awk /build/requirements.lock > /build/ice.lock
 
@@ -38,19 +58,23 @@ FROM build-base AS ice
 COPY --from=ice-pin /build/ice.lock /build/
 COPY docker/split-lock.awk docker/build-ice-wheel.sh /build/
 COPY docker/ice/*.patch /build/patches/
-RUN /build/build-ice-wheel.sh /build/ice.lock /build/patches /build/wheels
+RUN . /usr/local/lib/target-env.sh && /build/build-ice-wheel.sh /build/ice.lock /build/patches /build/wheels
 
-# --- venv: the application, from the hash-pinned lock; static files collected once ------------
+# --- venv: the application, from the hash-pinned lock (the target's wheels) ------------------
+# The virtualenv is built with the build machine's Python (the same Debian Python as the target's)
+# and moved as is: its .pyc files do not depend on the architecture.
 FROM build-base AS venv
 ENV VIRTUAL_ENV=/opt/omero/web/venv \
     OMERODIR=/opt/omero/web/OMERO.web
 COPY omeroweb/requirements.lock docker/split-lock.awk /build/
 RUN awk -v pkg=zeroc-ice -v invert=1 -f /build/split-lock.awk /build/requirements.lock > /build/rest.txt \
  && python3 -m venv $VIRTUAL_ENV \
+ && . /usr/local/lib/target-env.sh \
  && $VIRTUAL_ENV/bin/pip install --no-deps --require-hashes --only-binary :all: -r /build/rest.txt
 COPY --from=ice /build/wheels/ /build/wheels/
-RUN $VIRTUAL_ENV/bin/pip install --no-deps /build/wheels/zeroc_ice-*.whl \
- && strip --strip-unneeded $VIRTUAL_ENV/lib/python3*/site-packages/IcePy*.so \
+RUN . /usr/local/lib/target-env.sh \
+ && $VIRTUAL_ENV/bin/pip install --no-deps /build/wheels/zeroc_ice-*.whl \
+ && $STRIP --strip-unneeded $VIRTUAL_ENV/lib/python3*/site-packages/IcePy*.so \
  && $VIRTUAL_ENV/bin/pip check \
  && rm -rf /build
 # Size: test suites, numpy's f2py build tool, type stubs, the plugins' JavaScript source maps (only
@@ -65,8 +89,16 @@ COPY omeroweb/00-defaults.omero omeroweb/environment.toml omeroweb/gunicorn.conf
      /opt/omero/web/defaults/
 COPY omeroweb/plugins/ /opt/omero/web/defaults/plugins/
 COPY entrypoint.py /usr/local/bin/entrypoint.py
-# Static files of OMERO.web and every plugin, as links into the venv (static_root comes from the
-# baked defaults). The nginx image copies the files they point to.
+
+# --- static: the static files of OMERO.web and every plugin, as links into the venv (static_root
+# comes from the baked defaults). The nginx image copies the files they point to. On the target
+# architecture: collecting them imports OMERO.web, Ice and numpy. --------------------------------
+FROM base AS static
+ENV VIRTUAL_ENV=/opt/omero/web/venv \
+    OMERODIR=/opt/omero/web/OMERO.web
+COPY --from=venv /opt/omero/web/venv /opt/omero/web/venv
+COPY --from=venv /opt/omero/web/defaults /opt/omero/web/defaults
+COPY --from=venv /usr/local/bin/entrypoint.py /usr/local/bin/entrypoint.py
 RUN PATH=$VIRTUAL_ENV/bin:$PATH $VIRTUAL_ENV/bin/python /usr/local/bin/entrypoint.py collectstatic >/dev/null \
  && test -f /opt/omero/web/static/webclient/css/layout.css \
  && test -f /opt/omero/web/static/omero_iviewer/openwith.js
@@ -83,12 +115,6 @@ LABEL org.opencontainers.image.title="omero-web" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="AGPL-3.0-or-later"
 
-# CA certificates: Python's and pip's default trust store, so a derived image can pip-install a
-# plugin (docs/plugins.md) and OMERO.web can reach https services.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
- && apt-get clean \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log /usr/share/doc/* /usr/share/man/*
 # Same user name, uid, paths, port and volume as the official openmicroscopy/omero-web image.
 RUN groupadd --system --gid 999 omero-web \
  && useradd --system --uid 999 --gid omero-web --home-dir /opt/omero/web --no-create-home \
@@ -96,7 +122,7 @@ RUN groupadd --system --gid 999 omero-web \
  && mkdir -p /opt/omero/web/config /opt/omero/web/OMERO.web/etc/grid /opt/omero/web/OMERO.web/var \
  && chown -R omero-web:omero-web /opt/omero/web/OMERO.web
 COPY --from=venv /opt/omero/web/venv /opt/omero/web/venv
-COPY --from=venv /opt/omero/web/static /opt/omero/web/static
+COPY --from=static /opt/omero/web/static /opt/omero/web/static
 COPY --from=venv /opt/omero/web/defaults /opt/omero/web/defaults
 COPY --from=venv /usr/local/bin/entrypoint.py /usr/local/bin/entrypoint.py
 

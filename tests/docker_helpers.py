@@ -1,7 +1,9 @@
 """Small helpers to run containers for the tests; everything is reached through 127.0.0.1."""
 
+import functools
 import json
 import os
+import platform
 import re
 import subprocess
 import tempfile
@@ -13,10 +15,29 @@ import testinfra
 from contract import NGINX_PORT, WEB_PORT
 
 WEB_IMAGE = os.environ.get("WEB_IMAGE", "omero-web:latest")
+HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+# How much longer everything takes when the images are another architecture's, run under emulation
+# (qemu-user-static; `make test-arch ARCH=arm64`), measured on this project's 2-core amd64 machine
+# with the arm64 images: docs/architectures.md.
+EMULATION_SLOWDOWN = 10
+
+
+@functools.cache
+def slowdown():
+    """1 for the machine's own architecture; EMULATION_SLOWDOWN when WEB_IMAGE is another's."""
+    arch = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{.Architecture}}", WEB_IMAGE], capture_output=True, text=True
+    ).stdout.strip()
+    return EMULATION_SLOWDOWN if arch and arch != HOST_ARCH else 1
+
+
+def scaled(seconds):
+    """A deadline of `seconds` on the machine's own architecture, scaled for emulation."""
+    return seconds * slowdown()
 
 
 def docker(*args, check=True, timeout=120):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout)
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=scaled(timeout))
 
 
 class Container:
@@ -47,18 +68,23 @@ class Container:
 
     def exec(self, *command, stdin=None):
         return subprocess.run(
-            ["docker", "exec", "-i", self.id, *command], input=stdin, capture_output=True, text=True, timeout=120
+            ["docker", "exec", "-i", self.id, *command],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=scaled(120),
         )
 
     def wait_http(self, path="/webgateway/", timeout=60, status=200):
         """Poll until `path` answers `status`; return the response."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
             if not self.state()["Running"]:
                 raise AssertionError(f"container exited:\n{self.logs()}")
             try:
-                last = requests.get(self.url + path, timeout=5)
+                last = requests.get(self.url + path, timeout=scaled(5))
                 if last.status_code == status:
                     return last
             except requests.RequestException as error:
@@ -96,6 +122,7 @@ def assert_no_unknown_calls(standin_logs):
 
 def wait_healthy(container_id, timeout=90):
     """Wait for Docker's health check of the container to say healthy."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = json.loads(docker("inspect", container_id).stdout)[0]["State"]
@@ -152,7 +179,7 @@ class Stack:
         files = [arg for name in names for arg in ("-f", os.path.join(REPO, name))]
         return subprocess.run(
             ["docker", "compose", "-p", self.project, *files, *args],
-            capture_output=True, text=True, check=check, timeout=timeout, env=self.env, cwd=REPO,
+            capture_output=True, text=True, check=check, timeout=scaled(timeout), env=self.env, cwd=REPO,
         )  # fmt: skip
 
     def up(self):
@@ -187,7 +214,7 @@ class Stack:
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=timeout,
+            timeout=scaled(timeout),
         )
 
     def take_web_away(self, how):
@@ -209,6 +236,7 @@ class Stack:
     def wait_nginx_follows_web(self, timeout=30):
         """Wait until nginx's upstream list names exactly web's current addresses and the reload it
         triggers is over (a case must not start while nginx still points at a vanished address)."""
+        timeout = scaled(timeout)
         nginx, deadline = self.ids("nginx")[0], time.monotonic() + timeout
         while time.monotonic() < deadline:
             listed = self.exec(nginx, "cat", "/tmp/nginx/upstream.conf").stdout
@@ -222,10 +250,11 @@ class Stack:
 
     def wait_status(self, path, status, timeout=60, **kwargs):
         """Poll `path` through nginx until it answers `status`; return the response."""
+        timeout = scaled(timeout)
         deadline, last = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
             try:
-                last = requests.get(self.url + path, timeout=5, allow_redirects=False, **kwargs)
+                last = requests.get(self.url + path, timeout=scaled(5), allow_redirects=False, **kwargs)
                 if last.status_code == status:
                     return last
             except requests.RequestException as error:
@@ -248,7 +277,7 @@ class WebUser:
         self.set_cookies = []
 
     def get(self, path, timeout=30):
-        return self._kept(self.http.get(self.url + path, timeout=timeout, allow_redirects=False))
+        return self._kept(self.http.get(self.url + path, timeout=scaled(timeout), allow_redirects=False))
 
     def post_form(self, path, data, timeout=60):
         """POST `data` with the CSRF token of the form at `path`, as a browser submits it."""
@@ -260,7 +289,7 @@ class WebUser:
                 self.url + path,
                 data={"csrfmiddlewaretoken": token, **data},
                 headers={"Referer": self.public + path},
-                timeout=timeout,
+                timeout=scaled(timeout),
                 allow_redirects=False,
             )
         )

@@ -5,7 +5,7 @@ import time
 import requests
 
 from contract import WEB_PORT
-from docker_helpers import docker
+from docker_helpers import docker, scaled
 
 
 def test_documented_docker_run(web_image):
@@ -19,10 +19,10 @@ def test_documented_docker_run(web_image):
         web_image,
     )  # fmt: skip
     try:
-        deadline, page = time.monotonic() + 60, None
+        deadline, page = time.monotonic() + scaled(60), None
         while time.monotonic() < deadline:
             try:
-                page = requests.get(f"http://127.0.0.1:{WEB_PORT}/", timeout=5)  # follows redirects
+                page = requests.get(f"http://127.0.0.1:{WEB_PORT}/", timeout=scaled(5))  # follows redirects
                 if page.status_code == 200:
                     break
             except requests.RequestException:

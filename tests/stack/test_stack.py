@@ -6,11 +6,11 @@ import time
 import requests
 
 from contract import NGINX_PORT, WEB_PORT
-from docker_helpers import WebUser, docker
+from docker_helpers import WebUser, docker, scaled
 
 
 def test_login_page_through_nginx(stack):
-    page = requests.get(stack.url + "/webclient/login/", timeout=10)
+    page = requests.get(stack.url + "/webclient/login/", timeout=scaled(10))
     assert page.status_code == 200
     assert "OMERO.web - Login" in page.text
     assert page.headers["Server"] == "nginx"  # no version: server_tokens off
@@ -19,14 +19,14 @@ def test_login_page_through_nginx(stack):
 
 
 def test_root_redirects_to_webclient(stack):
-    first = requests.get(stack.url + "/", timeout=10, allow_redirects=False)
+    first = requests.get(stack.url + "/", timeout=scaled(10), allow_redirects=False)
     assert first.status_code == 301 and first.headers["Location"] == "/webclient/"
-    assert requests.get(stack.url + "/", timeout=10).url.endswith("/webclient/login/?url=%2Fwebclient%2F")
+    assert requests.get(stack.url + "/", timeout=scaled(10)).url.endswith("/webclient/login/?url=%2Fwebclient%2F")
 
 
 def test_static_files_come_from_nginx_with_cache_headers(stack):
     answer = requests.get(
-        stack.url + "/static/webclient/css/layout.css", timeout=10, headers={"Accept-Encoding": "gzip"}
+        stack.url + "/static/webclient/css/layout.css", timeout=scaled(10), headers={"Accept-Encoding": "gzip"}
     )
     assert answer.status_code == 200
     assert "text/css" in answer.headers["Content-Type"]
@@ -35,21 +35,21 @@ def test_static_files_come_from_nginx_with_cache_headers(stack):
     assert answer.headers["Content-Encoding"] == "gzip"
     # Not gunicorn: the request never reaches the web container.
     before = stack.logs("web").count("layout.css")
-    requests.get(stack.url + "/static/webclient/css/layout.css?again", timeout=10)
+    requests.get(stack.url + "/static/webclient/css/layout.css?again", timeout=scaled(10))
     assert stack.logs("web").count("layout.css") == before
 
 
 def test_dotfiles_and_listings_refused(stack):
     for path in ("/.env", "/.git/config", "/static/.htaccess", "/static/webclient/.hidden", "/webclient/.x"):
-        assert requests.get(stack.url + path, timeout=10).status_code == 404, path
-    listing = requests.get(stack.url + "/static/webclient/", timeout=10)
+        assert requests.get(stack.url + path, timeout=scaled(10)).status_code == 404, path
+    listing = requests.get(stack.url + "/static/webclient/", timeout=scaled(10))
     assert listing.status_code in (403, 404)
     assert "Index of" not in listing.text
 
 
 def test_health_endpoint_does_not_touch_gunicorn(stack):
     before = stack.logs("web")
-    answer = requests.get(stack.url + "/healthz", timeout=10)
+    answer = requests.get(stack.url + "/healthz", timeout=scaled(10))
     assert answer.status_code == 200 and answer.text == "ok\n"
     assert stack.logs("web") == before
 
@@ -64,7 +64,7 @@ def test_no_cors_by_default(stack):
     answer = requests.options(
         stack.url + "/api/",
         headers={"Origin": "https://app.example.org", "Access-Control-Request-Method": "GET"},
-        timeout=10,
+        timeout=scaled(10),
     )
     assert "Access-Control-Allow-Origin" not in answer.headers
 
@@ -79,11 +79,13 @@ def test_maintenance_page_while_web_is_down(stack):
         assert page.headers["Retry-After"] == "30"
         assert "no-store" in page.headers["Cache-Control"]
         assert "<link" not in page.text and "<script" not in page.text  # self-contained
-        assert requests.get(stack.url + "/api/", timeout=10).status_code == 503
-        posted = requests.post(stack.url + "/webclient/login/", data={"a": "b"}, timeout=10)
+        assert requests.get(stack.url + "/api/", timeout=scaled(10)).status_code == 503
+        posted = requests.post(stack.url + "/webclient/login/", data={"a": "b"}, timeout=scaled(10))
         assert posted.status_code == 503 and "OMERO.web is under maintenance" in posted.text  # not 405
-        assert requests.get(stack.url + "/omero-web-maintenance.html", timeout=10).status_code == 404  # internal
-        assert requests.get(stack.url + "/healthz", timeout=10).status_code == 200
+        assert (
+            requests.get(stack.url + "/omero-web-maintenance.html", timeout=scaled(10)).status_code == 404
+        )  # internal
+        assert requests.get(stack.url + "/healthz", timeout=scaled(10)).status_code == 200
     finally:
         stack.compose("start", "web")
     stack.wait_status("/webclient/login/", 200, timeout=90)
