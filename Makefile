@@ -110,10 +110,10 @@ test-stack: venv standin-image
 # The images of another architecture (`make build ARCH=arm64` on amd64), under emulation: the image
 # tests and the stack's smoke tests (login page, static files from nginx, maintenance page, a real
 # login against the stand-in, which stays the machine's), their deadlines scaled for emulation.
-ARCH_SMOKE_TESTS := tests/image tests/stack/test_stack.py tests/stack/test_login.py
+# The tests marked `arch` (pyproject.toml): the rest is the same Python on every architecture.
 test-arch: venv standin-image
 	@if [ -z "$(FOREIGN_ARCH)" ]; then echo "test-arch: set ARCH to another architecture than $(HOST_ARCH)" >&2; exit 2; fi
-	IMAGE_TAG=$(ARCH_TAG) $(PYTEST) $(ARCH_SMOKE_TESTS)
+	IMAGE_TAG=$(ARCH_TAG) $(PYTEST) -m arch --durations=10 tests/image tests/stack/test_stack.py tests/stack/test_login.py
 
 test-chart: venv standin-image
 	$(PYTEST) tests/chart

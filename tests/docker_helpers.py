@@ -15,20 +15,25 @@ import testinfra
 from contract import NGINX_PORT, WEB_PORT
 
 WEB_IMAGE = os.environ.get("WEB_IMAGE", "omero-web:latest")
+NGINX_IMAGE = os.environ.get("NGINX_IMAGE", "omero-web-nginx:latest")
+STANDALONE_IMAGE = os.environ.get("STANDALONE_IMAGE", "omero-web-standalone:latest")
 HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 # How much longer everything takes when the images are another architecture's, run under emulation
 # (qemu-user-static; `make test-arch ARCH=arm64`), measured on this project's 2-core amd64 machine
 # with the arm64 images: docs/architectures.md.
-EMULATION_SLOWDOWN = 10
+EMULATION_SLOWDOWN = 25
 
 
 @functools.cache
+def image_arch():
+    """WEB_IMAGE's architecture (the machine's when it is not built yet)."""
+    command = ["docker", "image", "inspect", "-f", "{{.Architecture}}", WEB_IMAGE]
+    return subprocess.run(command, capture_output=True, text=True).stdout.strip() or HOST_ARCH
+
+
 def slowdown():
     """1 for the machine's own architecture; EMULATION_SLOWDOWN when WEB_IMAGE is another's."""
-    arch = subprocess.run(
-        ["docker", "image", "inspect", "-f", "{{.Architecture}}", WEB_IMAGE], capture_output=True, text=True
-    ).stdout.strip()
-    return EMULATION_SLOWDOWN if arch and arch != HOST_ARCH else 1
+    return 1 if image_arch() == HOST_ARCH else EMULATION_SLOWDOWN
 
 
 def scaled(seconds):
@@ -37,6 +42,8 @@ def scaled(seconds):
 
 
 def docker(*args, check=True, timeout=120):
+    if args[:1] == ("run",) and slowdown() > 1 and {WEB_IMAGE, NGINX_IMAGE, STANDALONE_IMAGE} & set(args):
+        args = ("run", "--platform", f"linux/{image_arch()}", *args[1:])  # as a user would (no warning on stderr)
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=scaled(timeout))
 
 
@@ -97,8 +104,6 @@ class Container:
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NGINX_IMAGE = os.environ.get("NGINX_IMAGE", "omero-web-nginx:latest")
-STANDALONE_IMAGE = os.environ.get("STANDALONE_IMAGE", "omero-web-standalone:latest")
 STANDIN_IMAGE = os.environ.get("STANDIN_IMAGE", "omero-web-standin:latest")
 USERS = {"root": "omero", "user-1": "ome"}  # the stand-in's users (tests/standin/standin.py)
 
@@ -176,6 +181,8 @@ class Stack:
 
     def compose(self, *args, check=True, timeout=300):
         names = ["compose.yaml", "compose.test.yaml"] if self.standin else ["compose.yaml"]
+        if slowdown() > 1:
+            names.append("tests/stack/emulated.yaml")
         files = [arg for name in names for arg in ("-f", os.path.join(REPO, name))]
         return subprocess.run(
             ["docker", "compose", "-p", self.project, *files, *args],

@@ -4,6 +4,7 @@ import os
 import re
 import time
 
+import pytest
 import requests
 
 from contract import CONTRACT, WEB_PORT
@@ -18,6 +19,7 @@ def pinned(package):
         return re.search(rf"^{package}==(\S+)", lock.read(), re.M).group(1)
 
 
+@pytest.mark.arch
 def test_runs_as_non_root_omero_web(web):
     host = web.host
     assert host.user().name == "omero-web"
@@ -27,6 +29,7 @@ def test_runs_as_non_root_omero_web(web):
     assert "gunicorn" in host.check_output("cat /proc/[0-9]*/cmdline | tr '\\0' ' '")
 
 
+@pytest.mark.arch
 def test_no_compiler_or_build_leftovers(web):
     host = web.host
     for tool in ("gcc", "cc", "g++", "c++", "make", "patch"):
@@ -40,6 +43,7 @@ def test_no_compiler_or_build_leftovers(web):
     assert not host.file("/build").exists
 
 
+@pytest.mark.arch
 def test_python_packages_import(web):
     result = web.host.run("python -c 'import Ice, omero, omeroweb, gunicorn, django_redis, whitenoise'")
     assert result.rc == 0, result.stderr
@@ -50,6 +54,7 @@ ELF_MACHINES = {0x3E: "amd64", 0xB7: "arm64"}  # e_machine of an ELF header
 UNAME_MACHINES = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
+@pytest.mark.arch
 def test_every_binary_is_the_architecture_the_image_says(web, web_image):
     """The image's config (what `docker pull --platform` and Kubernetes go by) names the
     architecture its binaries are built for: the kernel's view, Python, and the Ice extension
@@ -60,10 +65,12 @@ def test_every_binary_is_the_architecture_the_image_says(web, web_image):
     assert ELF_MACHINES[int(web.host.check_output(f'python -c "{probe}"'))] == said
 
 
+@pytest.mark.arch
 def test_omero_version(web):
     assert web.host.check_output("omero version") == pinned("omero-py")
 
 
+@pytest.mark.arch
 def test_ice_round_trip_and_omero_client(web):
     with open(os.path.join(HERE, "ice_roundtrip.py")) as script:
         result = web.exec("python", "-", stdin=script.read())
@@ -73,6 +80,7 @@ def test_ice_round_trip_and_omero_client(web):
     assert "Error" not in result.stderr
 
 
+@pytest.mark.arch
 def test_login_page_and_static_files(web):
     page = requests.get(web.url + "/webclient/login/", timeout=scaled(10))
     assert page.status_code == 200
@@ -83,6 +91,7 @@ def test_login_page_and_static_files(web):
     assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
 
 
+@pytest.mark.arch
 def test_views_imported_once_before_the_workers_fork(web):
     """gunicorn.conf.py's on_starting imports the URL configuration in the master: the webclient
     views (which log an INIT line when imported) are imported there once, never in a worker's
@@ -96,6 +105,7 @@ def test_views_imported_once_before_the_workers_fork(web):
     assert re.findall(r"\[omeroweb\.webclient\.views\] \(proc\.(\d+)\) INIT", log) == [master], log
 
 
+@pytest.mark.arch
 def test_healthcheck_command(web, web_image):
     assert web.exec("entrypoint.py", "healthcheck").returncode == 0
     # Same config, but no gunicorn running: the probe must fail.
@@ -104,6 +114,7 @@ def test_healthcheck_command(web, web_image):
     assert "unhealthy" in idle.stderr
 
 
+@pytest.mark.arch
 def test_image_metadata(web_image):
     fmt = "{{.Config.User}}|{{json .Config.ExposedPorts}}|{{json .Config.Volumes}}|{{json .Config.Entrypoint}}"
     user, ports, volumes, entry = docker("image", "inspect", "-f", fmt, web_image).stdout.strip().split("|")
@@ -141,6 +152,7 @@ def test_restarts_keep_identical_config(run_web):
         assert web.exec("omero", "config", "get").stdout == first
 
 
+@pytest.mark.arch
 def test_sigterm_exits_cleanly_and_restarts(run_web):
     web = run_web()
     web.wait_http()
@@ -183,6 +195,7 @@ def test_check_command_redacts_secrets(web_image):
     assert "do-not-show-me" not in result.stdout + result.stderr
 
 
+@pytest.mark.arch
 def test_any_other_command_runs(web_image):
     result = docker("run", "--rm", web_image, "bash", "-c", "id -un", check=False)
     assert result.returncode == 0, result.stderr

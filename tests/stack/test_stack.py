@@ -3,10 +3,13 @@
 import re
 import time
 
+import pytest
 import requests
 
 from contract import NGINX_PORT, WEB_PORT
 from docker_helpers import WebUser, docker, scaled
+
+pytestmark = pytest.mark.arch
 
 
 def test_login_page_through_nginx(stack):
