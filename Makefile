@@ -103,18 +103,18 @@ test-image: venv
 test-stack: venv standin-image
 	$(PYTEST) tests/stack
 
-# The Helm chart: lint (Helm 3 and 4), kubeconform (every supported Kubernetes minor), rendered-object
-# checks, then installs on real single-node Kubernetes, the oldest and the newest supported (root;
-# tests/chart/k8s/). Builds helm, kubeconform and both Kubernetes
-# from the Go module proxy once (needs Go), cached in ~/.cache.
-# The images of another architecture (`make build ARCH=arm64` on amd64), under emulation: the image
-# tests and the stack's smoke tests (login page, static files from nginx, maintenance page, a real
-# login against the stand-in, which stays the machine's), their deadlines scaled for emulation.
-# The tests marked `arch` (pyproject.toml): the rest is the same Python on every architecture.
+# The images of another architecture (`make build ARCH=arm64` on amd64), under emulation: the tests
+# marked `arch` (pyproject.toml) of the image and of the stack's smoke tests (login page, static
+# files from nginx, maintenance page, real logins against the stand-in, which stays the machine's),
+# their deadlines scaled for emulation. The rest is the same Python on every architecture.
 test-arch: venv standin-image
 	@if [ -z "$(FOREIGN_ARCH)" ]; then echo "test-arch: set ARCH to another architecture than $(HOST_ARCH)" >&2; exit 2; fi
 	IMAGE_TAG=$(ARCH_TAG) $(PYTEST) -m arch --durations=10 tests/image tests/stack/test_stack.py tests/stack/test_login.py
 
+# The Helm chart: lint (Helm 3 and 4), kubeconform (every supported Kubernetes minor), rendered-object
+# checks, then installs on real single-node Kubernetes, the oldest and the newest supported (root;
+# tests/chart/k8s/). Builds helm, kubeconform and both Kubernetes
+# from the Go module proxy once (needs Go), cached in ~/.cache.
 test-chart: venv standin-image
 	$(PYTEST) tests/chart
 

@@ -28,8 +28,8 @@ def add(archive, name, data):
 
 
 def relabel(image, arch):
-    old_id = docker("image", "inspect", "-f", "{{.Id}}", image)
-    if docker("image", "inspect", "-f", "{{.Architecture}}", image) == arch:
+    old_id, old_arch = docker("image", "inspect", "-f", "{{.Id}} {{.Architecture}}", image).split()
+    if old_arch == arch:
         return
     with tempfile.TemporaryDirectory() as tmp:
         saved, patched = f"{tmp}/saved.tar", f"{tmp}/patched.tar"

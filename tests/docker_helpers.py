@@ -17,7 +17,8 @@ from contract import NGINX_PORT, WEB_PORT
 WEB_IMAGE = os.environ.get("WEB_IMAGE", "omero-web:latest")
 NGINX_IMAGE = os.environ.get("NGINX_IMAGE", "omero-web-nginx:latest")
 STANDALONE_IMAGE = os.environ.get("STANDALONE_IMAGE", "omero-web-standalone:latest")
-HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+MACHINE_ARCHS = {"x86_64": "amd64", "aarch64": "arm64"}  # `uname -m` -> Debian and Docker architecture names
+HOST_ARCH = MACHINE_ARCHS.get(platform.machine(), platform.machine())
 # How much longer everything takes when the images are another architecture's, run under emulation
 # (qemu-user-static; `make test-arch ARCH=arm64`), measured on this project's 2-core amd64 machine
 # with the arm64 images: docs/architectures.md.

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from contract import CONTRACT, WEB_PORT
-from docker_helpers import docker, scaled
+from docker_helpers import MACHINE_ARCHS, docker, image_arch, scaled
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOCK = os.path.join(HERE, "..", "..", "omeroweb", "requirements.lock")
@@ -51,16 +51,15 @@ def test_python_packages_import(web):
 
 
 ELF_MACHINES = {0x3E: "amd64", 0xB7: "arm64"}  # e_machine of an ELF header
-UNAME_MACHINES = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
 @pytest.mark.arch
-def test_every_binary_is_the_architecture_the_image_says(web, web_image):
+def test_every_binary_is_the_architecture_the_image_says(web):
     """The image's config (what `docker pull --platform` and Kubernetes go by) names the
     architecture its binaries are built for: the kernel's view, Python, and the Ice extension
     (cross-compiled for another architecture, never the build machine's by mistake)."""
-    said = docker("image", "inspect", "-f", "{{.Architecture}}", web_image).stdout.strip()
-    assert UNAME_MACHINES[web.host.check_output("uname -m")] == said
+    said = image_arch()
+    assert MACHINE_ARCHS[web.host.check_output("uname -m")] == said
     probe = "import IcePy; f = open(IcePy.__file__, 'rb'); f.seek(18); print(int.from_bytes(f.read(2), 'little'))"
     assert ELF_MACHINES[int(web.host.check_output(f'python -c "{probe}"'))] == said
 
