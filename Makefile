@@ -36,28 +36,36 @@ VENV := .venv
 ICE_CACHE ?= $(HOME)/.cache/omero-web-containers/ice
 OMERO_WEB_VERSION := $(shell sed -n 's/^omero-web==\([^ ]*\).*/\1/p' omeroweb/requirements.lock)
 REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# The images' org.opencontainers.image.source: the repository's https URL (CI: SOURCE=https://github.com/...).
+SOURCE ?= $(shell git remote get-url origin 2>/dev/null | grep -E '^https?://')
 PYTEST := $(VENV)/bin/pytest
 export WEB_IMAGE NGINX_IMAGE STANDALONE_IMAGE REDIS_IMAGE BASE_IMAGE REGISTRY IMAGE_TAG EXTRA_CA_BUNDLE
 BUILD_ARGS = --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg WEB_IMAGE=$(WEB_IMAGE) \
 	--build-arg BUILD_BASE_IMAGE=$(BUILD_BASE_IMAGE) --build-arg TARGET_ARCH=$(ARCH) \
 	--build-arg VERSION=$(OMERO_WEB_VERSION) --build-arg REVISION=$(REVISION) \
-	--build-arg SOURCE="$(shell git remote get-url origin 2>/dev/null | grep -E '^https?://')"
+	--build-arg SOURCE="$(SOURCE)"
 
 # The stand-in (tests only) is always the machine's architecture, built from that omero-web.
 STANDIN_IMAGE := $(REGISTRY)omero-web-standin:$(IMAGE_TAG)
 HOST_WEB_IMAGE := $(REGISTRY)omero-web:$(IMAGE_TAG)
 export STANDIN_IMAGE
 
-.PHONY: help build docs standin-image test test-unit test-image test-stack test-arch test-chart chart-tools k8s-up k8s-down e2e-k8s lint base-image redis-image up down bench clean lock venv
+# Release (`make release`): where it goes comes from REGISTRY and IMAGE_TAG above; see docker/release.sh.
+SOURCE_TAG ?= latest
+export SOURCE_TAG HOST_ARCH
+
+.PHONY: help build release test-release docs standin-image test test-unit test-image test-stack test-arch test-chart chart-tools k8s-up k8s-down e2e-k8s lint base-image redis-image up down bench clean lock venv
 
 help:
 	@echo "make build       build omero-web, omero-web-nginx, omero-web-standalone (BASE_IMAGE=$(BASE_IMAGE)); ARCH=arm64 for arm64"
+	@echo "make release REGISTRY=ghcr.io/my-org/ IMAGE_TAG=$(OMERO_WEB_VERSION)-1  push both architectures, their indexes and the chart (OCI)"
 	@echo "make up / down   build, then start / stop the compose stack (nginx + web + redis) on http://localhost:8080"
 	@echo "make test        lint, unit tests, build, image and stack tests (what CI runs)"
 	@echo "make test-unit   unit tests of entrypoint.py, no Docker needed"
 	@echo "make test-image  tests against the built omero-web image (needs Docker)"
 	@echo "make test-stack  compose stack and standalone tests: nginx, maintenance, prefix, CORS, sessions"
 	@echo "make test-arch ARCH=arm64  image and stack smoke tests of another architecture's images (emulated)"
+	@echo "make test-release  make release to a local registry, pull each architecture, install the chart from it on a test cluster"
 	@echo "make test-chart  the Helm chart: lint, schemas, rendered objects (builds helm once; needs Go)"
 	@echo "make chart-tools build Helm 3 and 4, kubeconform, kube-score and both test Kubernetes from the Go module proxy (cached)"
 	@echo "make k8s-up / k8s-down  a single-node Kubernetes (root) with the images loaded, and its removal (KUBERNETES=oldest|newest)"
@@ -78,6 +86,13 @@ build:
 	docker build -f docker/nginx.Dockerfile -t $(NGINX_IMAGE) $(BUILD_ARGS) .
 	docker build -f docker/standalone.Dockerfile -t $(STANDALONE_IMAGE) $(BUILD_ARGS) .
 	@rm -f docker/certs/build-extra-ca.crt
+
+# Publish what `make build` and `make build ARCH=arm64` made (local tag SOURCE_TAG): each image per
+# architecture, one multi-arch index per image (IMAGE_TAG, plus the moving tags), the chart as an
+# OCI artifact (REGISTRY/charts/omero-web). Credentials: REGISTRY_USERNAME/REGISTRY_PASSWORD or the
+# docker config. crane and helm from tests/chart/tools.sh, skopeo from the distribution.
+release:
+	PATH="$$(tests/chart/tools.sh):$$PATH" docker/release.sh
 
 # The OMERO.server stand-in the login tests use (tests/standin/, compose.test.yaml); tests only.
 standin-image:
@@ -110,6 +125,12 @@ test-stack: venv standin-image
 test-arch: venv standin-image
 	@if [ -z "$(FOREIGN_ARCH)" ]; then echo "test-arch: set ARCH to another architecture than $(HOST_ARCH)" >&2; exit 2; fi
 	IMAGE_TAG=$(ARCH_TAG) $(PYTEST) -m arch --durations=10 tests/image tests/stack/test_stack.py tests/stack/test_login.py
+
+# `make release` to a registry of its own on 127.0.0.1 (Debian's docker-registry, with a password),
+# then pulls of each architecture and the chart installed from it on the newest test cluster, whose
+# containerd pulls the images from that registry. Needs both architectures built.
+test-release: venv
+	$(PYTEST) --durations=10 tests/release
 
 # The Helm chart: lint (Helm 3 and 4), kubeconform (every supported Kubernetes minor), rendered-object
 # checks, then installs on real single-node Kubernetes, the oldest and the newest supported (root;

@@ -11,14 +11,6 @@ FROM ${WEB_IMAGE} AS web
 RUN cp -RL /opt/omero/web/static /tmp/static-files
 
 FROM ${BASE_IMAGE}
-ARG VERSION=dev
-ARG REVISION=unknown
-ARG SOURCE=""
-LABEL org.opencontainers.image.title="omero-web-nginx" \
-      org.opencontainers.image.description="nginx for OMERO.web: static files, proxy, maintenance page" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.source="${SOURCE}"
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx gettext-base \
  && apt-get clean \
@@ -36,3 +28,13 @@ EXPOSE 8080
 STOPSIGNAL SIGQUIT
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["/usr/local/bin/omero-web-nginx", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/omero-web-nginx"]
+# Labels last: a new commit (REVISION) changes only the image's metadata, no layer.
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE=""
+LABEL org.opencontainers.image.title="omero-web-nginx" \
+      org.opencontainers.image.description="nginx for OMERO.web: static files, proxy, maintenance page" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="AGPL-3.0-or-later AND BSD-2-Clause"

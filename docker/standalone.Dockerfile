@@ -3,14 +3,6 @@
 #   docker build -f docker/standalone.Dockerfile -t omero-web-standalone .    (or `make build`)
 ARG WEB_IMAGE=omero-web:latest
 FROM ${WEB_IMAGE}
-ARG VERSION=dev
-ARG REVISION=unknown
-ARG SOURCE=""
-LABEL org.opencontainers.image.title="omero-web-standalone" \
-      org.opencontainers.image.description="OMERO.web with nginx in one container (supervisor)" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.source="${SOURCE}"
 USER root
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx gettext-base \
@@ -30,3 +22,13 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["/usr/local/bin/entrypoint.py", "healthcheck"]
 CMD ["standalone"]
+# Labels last: a new commit (REVISION) changes only the image's metadata, no layer.
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE=""
+LABEL org.opencontainers.image.title="omero-web-standalone" \
+      org.opencontainers.image.description="OMERO.web with nginx in one container (supervisor)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="AGPL-3.0-or-later AND BSD-2-Clause"

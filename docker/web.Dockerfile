@@ -105,15 +105,6 @@ RUN PATH=$VIRTUAL_ENV/bin:$PATH $VIRTUAL_ENV/bin/python /usr/local/bin/entrypoin
 
 # --- final image ----------------------------------------------------------------------------
 FROM base
-ARG VERSION=dev
-ARG REVISION=unknown
-ARG SOURCE=""
-LABEL org.opencontainers.image.title="omero-web" \
-      org.opencontainers.image.description="OMERO.web served by gunicorn, configured with environment variables" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.licenses="AGPL-3.0-or-later"
 
 # Same user name, uid, paths, port and volume as the official openmicroscopy/omero-web image.
 RUN groupadd --system --gid 999 omero-web \
@@ -141,3 +132,13 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["/usr/local/bin/entrypoint.py", "healthcheck"]
 ENTRYPOINT ["/usr/bin/tini", "-g", "--", "/usr/local/bin/entrypoint.py"]
 CMD ["web"]
+# Labels last: a new commit (REVISION) changes only the image's metadata, no layer.
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG SOURCE=""
+LABEL org.opencontainers.image.title="omero-web" \
+      org.opencontainers.image.description="OMERO.web served by gunicorn, configured with environment variables" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="AGPL-3.0-or-later"

@@ -35,13 +35,14 @@ def build_tools():
     return result.stdout.strip().splitlines()[-1]
 
 
-def cluster_up(tools, which="newest"):
-    """`cluster.sh up` (root) of the oldest or newest test Kubernetes with our images loaded;
-    returns the environment for kubectl and helm (`tools`: the directory holding helm3 and helm4;
-    OWK8S_HELM names the one `helm()` runs, CLUSTERS[which]). A failed start is taken down again
-    before raising."""
-    images = [WEB_IMAGE, NGINX_IMAGE, REDIS_IMAGE, STANDIN_IMAGE]
-    env = dict(os.environ, KUBERNETES=which)
+def cluster_up(tools, which="newest", images=None, registry=""):
+    """`cluster.sh up` (root) of the oldest or newest test Kubernetes with `images` loaded (default:
+    ours, Redis and the stand-in) and containerd pulling from `registry` (127.0.0.1:PORT, plain
+    HTTP), if given; returns the environment for kubectl and helm (`tools`: the directory holding
+    helm3 and helm4; OWK8S_HELM names the one `helm()` runs, CLUSTERS[which]). A failed start is
+    taken down again before raising."""
+    images = [WEB_IMAGE, NGINX_IMAGE, REDIS_IMAGE, STANDIN_IMAGE] if images is None else images
+    env = dict(os.environ, KUBERNETES=which, OWK8S_REGISTRY=registry)
     up = subprocess.run([CLUSTER, "up", *images], capture_output=True, text=True, timeout=2400, env=env)
     if up.returncode != 0:
         cluster_down()

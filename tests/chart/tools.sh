@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the chart tools from the Go module proxy into a cache (once per version), and prints the
-# directory holding them: helm3 and helm4 (and helm, Helm 3), kubeconform and kube-score. Each tool is built in a throw-away
+# directory holding them: helm3 and helm4 (and helm, Helm 3), kubeconform, kube-score, and the
+# release's crane and actionlint. Each tool is built in a throw-away
 # wrapper module (`go install pkg@version` fails for some modules). Needs Go; nothing is downloaded
 # but modules.
 #   PATH="$(tests/chart/tools.sh):$PATH"
@@ -11,8 +12,10 @@ HELM3_VERSION=$(pin HELM3_VERSION)
 HELM4_VERSION=$(pin HELM4_VERSION)
 KUBECONFORM_VERSION=$(pin KUBECONFORM_VERSION)
 KUBE_SCORE_VERSION=$(pin KUBE_SCORE_VERSION)  # the linter (kube-linter's modules are refused by the proxy here)
+CRANE_VERSION=$(pin CRANE_VERSION)
+ACTIONLINT_VERSION=$(pin ACTIONLINT_VERSION)
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/omero-web-containers/tools
-BIN=$CACHE/bin-helm-$HELM3_VERSION-$HELM4_VERSION-kubeconform-$KUBECONFORM_VERSION-kube-score-$KUBE_SCORE_VERSION
+BIN=$CACHE/bin-helm-$HELM3_VERSION-$HELM4_VERSION-kubeconform-$KUBECONFORM_VERSION-kube-score-$KUBE_SCORE_VERSION-crane-$CRANE_VERSION-actionlint-$ACTIONLINT_VERSION
 
 build() {  # name module package version
     local name=$1 module=$2 package=$3 version=$4 work
@@ -35,6 +38,8 @@ build helm4 helm.sh/helm/v4 helm.sh/helm/v4/cmd/helm "$HELM4_VERSION"
 ln -sf helm3 "$BIN/helm"
 build kubeconform github.com/yannh/kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
 build kube-score github.com/zegl/kube-score github.com/zegl/kube-score/cmd/kube-score "$KUBE_SCORE_VERSION"
+build crane github.com/google/go-containerregistry github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
+build actionlint github.com/rhysd/actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION"
 # The Go caches are large (GBs) and only needed to build: keep the binaries only.
 chmod -R u+w "$CACHE/gopath" 2>/dev/null || true
 rm -rf "$CACHE/gopath" "$CACHE/gocache"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A single-node Kubernetes for the chart tests, from the binaries of build.sh, beside Docker:
 #   cluster.sh up [IMAGE...]   start it (root), import the images from `docker save`, wait for DNS;
-#                              KUBERNETES=oldest|newest (default newest) picks versions.env's version
+#                              KUBERNETES=oldest|newest (default newest) picks versions.env's version;
+#                              OWK8S_REGISTRY=127.0.0.1:PORT lets containerd pull from that plain-HTTP
+#                              registry (the release test's), its credentials from imagePullSecrets
 #   cluster.sh down            stop and remove everything `up` made; Docker keeps working
 #   cluster.sh env             print the KUBECONFIG line for a shell
 # Everything of its own: containerd (own socket and directories), a bridge holding the node
@@ -122,7 +124,20 @@ state = "$RUN/containerd"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "$CNI_BIN"
     conf_dir = "$STATE/cni"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$STATE/certs.d"
 EOF
+    # Registry hosts (containerd's hosts.toml): none but OWK8S_REGISTRY's, spoken to over plain HTTP.
+    mkdir -p "$STATE/certs.d"
+    if [ -n "${OWK8S_REGISTRY:-}" ]; then
+        case $OWK8S_REGISTRY in 127.0.0.1:*) ;; *) die "OWK8S_REGISTRY=$OWK8S_REGISTRY: only a registry on 127.0.0.1:PORT" ;; esac
+        mkdir -p "$STATE/certs.d/$OWK8S_REGISTRY"
+        cat > "$STATE/certs.d/$OWK8S_REGISTRY/hosts.toml" <<EOF
+server = "http://$OWK8S_REGISTRY"
+[host."http://$OWK8S_REGISTRY"]
+  capabilities = ["pull", "resolve"]
+EOF
+    fi
 }
 
 kubelet_config() {
