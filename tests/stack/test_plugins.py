@@ -14,7 +14,7 @@ from contract import NGINX_PORT, WEB_PORT
 from docker_helpers import STANDALONE_IMAGE, USERS, WEB_IMAGE, Container, Stack, WebUser, docker
 from official_standalone import MOUNTED_AS, OFFICIAL_APPS, OFFICIAL_FILE, REDUCED_APPS, REDUCED_FILE
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's; playwright never downloads a browser here
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's; playwright never downloads a browser
 
 # name: (index page, main script, stylesheet), from each plugin's urls.py and templates.
 PLUGINS = {

@@ -297,6 +297,24 @@ def test_chart_versions_agree_with_versions_env():
     )
 
 
+def test_release_commands_in_the_docs_name_the_current_versions():
+    """The install commands users copy (README, chart README, docs/architectures.md) name this
+    chart version and this OMERO.web version's image tags."""
+    chart = yaml.safe_load(read("helm", "omero-web", "Chart.yaml"))
+    problems, named = [], 0
+    for path in (("README.md",), ("helm", "omero-web", "README.md"), ("docs", "architectures.md")):
+        text = read(*path)
+        for found in re.findall(r"oci://\S+/charts/omero-web\s+--version\s+(\S+)", text):
+            named += 1
+            if found != chart["version"]:
+                problems.append(f"{'/'.join(path)}: oci:// --version {found}, Chart.yaml has {chart['version']}")
+        for found in re.findall(r"(?:omero-web(?:-nginx|-standalone)?:|IMAGE_TAG=)(\d+\.\d+\.\d+)-", text):
+            if found != chart["appVersion"]:
+                problems.append(f"{'/'.join(path)}: release tag {found}-..., OMERO.web is {chart['appVersion']}")
+    assert named, "README.md: no `helm install oci://... --version` command any more"
+    fail_with(problems)
+
+
 # Where a pinned version may be written besides versions.env: the places the tests above check,
 # and prose (Markdown) that describes them.
 PIN_KEYS = ["BASE_IMAGE", "LOCAL_BASE_IMAGE", "REDIS_IMAGE", "LOCAL_REDIS_IMAGE", "COMPOSE_VERSION", "HELM3_VERSION",
