@@ -74,7 +74,7 @@ help:
 	@echo "make base-image  build $(LOCAL_BASE_IMAGE) from the Debian archive (no registry needed; ARCH=arm64 too)"
 	@echo "make standin-image build the OMERO.server stand-in for login tests ($(STANDIN_IMAGE))"
 	@echo "make redis-image build $(LOCAL_REDIS_IMAGE) from the Debian archive (then REDIS_IMAGE=$(LOCAL_REDIS_IMAGE))"
-	@echo "make bench       print start-up, config, size, static-file, load and Kubernetes figures (report only)"
+	@echo "make bench       print start-up, config, size, static-file, load, architecture, release and Kubernetes figures (report only)"
 	@echo "make docs        regenerate the generated tables of docs/configuration.md and the chart README"
 	@echo "make lock        regenerate the hash-pinned locks from the *.in files"
 	@echo "make clean       remove the images and the test virtualenv"
@@ -182,6 +182,7 @@ base-image:
 bench: venv standin-image
 	$(VENV)/bin/python tests/bench/web.py
 	$(VENV)/bin/python tests/bench/stack.py
+	$(VENV)/bin/python tests/bench/arch.py
 	$(VENV)/bin/python tests/bench/cluster.py
 
 # The host virtualenv for tests: the application's lock (same pins as the image) plus test tools,

@@ -14,7 +14,7 @@ import time
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from docker_helpers import NGINX_IMAGE, STANDALONE_IMAGE, WEB_IMAGE, Container, docker  # noqa: E402
+from docker_helpers import NGINX_IMAGE, STANDALONE_IMAGE, WEB_IMAGE, Container, docker, scaled  # noqa: E402
 
 # 30 real settings of several kinds (bool, int, str, JSON), as a site would set them.
 VARIABLES = {
@@ -79,19 +79,21 @@ def bench_config():
     print(f"    ({theirs / 30:.2f} s per variable) -> {theirs / ours:.1f}x faster (goal >= 10x)")
 
 
-def bench_start(plugins, runs=5):
+def bench_start(plugins, runs=5, label="(b)"):
     """Polls until the first 200. A refused connection means "not listening yet"; a timed-out
-    request (2 s deadline) or any other answer is an error, counted and reported."""
+    request (2 s deadline) or any other answer is an error, counted and reported. Both limits
+    scaled for images of another architecture (emulation)."""
     times, errors = [], []
+    limit, deadline = scaled(60), scaled(2)
     for _ in range(runs):
         started = time.monotonic()
         env = {"CONFIG_omero_web_server__list": '[["omero.example.org", 4064, "o"]]', "OMERO_WEB_PLUGINS": plugins}
         web = Container(WEB_IMAGE, env=env)
         try:
             url = web.url + "/webclient/login/"
-            while time.monotonic() - started < 60:
+            while time.monotonic() - started < limit:
                 try:
-                    status = requests.get(url, timeout=2).status_code
+                    status = requests.get(url, timeout=deadline).status_code
                     if status == 200:
                         times.append(time.monotonic() - started)
                         break
@@ -103,20 +105,20 @@ def bench_start(plugins, runs=5):
                     errors.append(type(error).__name__)
                 time.sleep(0.02)
             else:
-                errors.append("no 200 within 60 s")
+                errors.append(f"no 200 within {limit} s")
         finally:
             web.remove()
     print(
-        f"(b) OMERO_WEB_PLUGINS={plugins}: docker run -> first 200 on /webclient/login/: "
+        f"{label} OMERO_WEB_PLUGINS={plugins}: docker run -> first 200 on /webclient/login/: "
         f"median {statistics.median(times):.2f} s, "
         f"min {min(times):.2f} s over {len(times)} runs, {len(errors)} errors {errors[:5]} (goal <= 3 s)"
     )
 
 
-def bench_size():
-    for image, goal in ((WEB_IMAGE, " (goal <= 320 MB with every plugin)"), (NGINX_IMAGE, ""), (STANDALONE_IMAGE, "")):
+def bench_size(label="(c)", web_goal=" (goal <= 320 MB with every plugin)"):
+    for image, goal in ((WEB_IMAGE, web_goal), (NGINX_IMAGE, ""), (STANDALONE_IMAGE, "")):
         size = int(docker("image", "inspect", "-f", "{{.Size}}", image).stdout)
-        print(f"(c) {image} size: {size / 1e6:.0f} MB uncompressed{goal}")
+        print(f"{label} {image} size: {size / 1e6:.0f} MB uncompressed{goal}")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ from this commit. Every command and request has a deadline."""
 import json
 import os
 import re
-import secrets
-import socket
 import subprocess
 import time
 
@@ -19,6 +17,7 @@ import yaml
 
 from cluster_helpers import CHART, NAMESPACE, REDIS_IMAGE, REPO, cluster_down, cluster_up, helm, kubectl, split
 from docker_helpers import MACHINE_ARCHS, NGINX_IMAGE, STANDALONE_IMAGE, WEB_IMAGE, docker
+from release_registry import Registry
 
 ARCHS = ("amd64", "arm64")
 IMAGES = {"omero-web": WEB_IMAGE, "omero-web-nginx": NGINX_IMAGE, "omero-web-standalone": STANDALONE_IMAGE}
@@ -32,12 +31,6 @@ SOURCE_TAG = WEB_IMAGE.rpartition(":")[2]
 NODE_PORT = 30090
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def source_image(name, arch):
     """The local image `make build [ARCH=arm64]` made for `arch` (what `make release` publishes)."""
     host_arch = MACHINE_ARCHS.get(os.uname().machine, os.uname().machine)
@@ -46,79 +39,28 @@ def source_image(name, arch):
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
-    """A registry of our own on 127.0.0.1 that wants a password: {host, username, password, auth}
-    (auth: a docker config directory logged in to it)."""
-    work = tmp_path_factory.mktemp("registry")
-    port, username, password = free_port(), "releaser", secrets.token_urlsafe(18)
-    htpasswd = subprocess.run(["htpasswd", "-Bbn", username, password], capture_output=True, text=True, timeout=30)
-    assert htpasswd.returncode == 0, htpasswd.stderr
-    (work / "htpasswd").write_text(htpasswd.stdout)
-    (work / "config.yml").write_text(
-        yaml.safe_dump({
-            "version": 0.1,
-            "storage": {"filesystem": {"rootdirectory": str(work / "data")}, "delete": {"enabled": True}},
-            "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
-            "auth": {"htpasswd": {"realm": "release-test", "path": str(work / "htpasswd")}},
-            "log": {"level": "warn"},
-        })
-    )  # fmt: skip
-    log = open(work / "registry.log", "w")
-    process = subprocess.Popen(["docker-registry", "serve", str(work / "config.yml")], stdout=log, stderr=log)
-    try:
-        host = f"127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:  # until it answers; every attempt has a deadline and only refusals are retried
-            assert process.poll() is None, (work / "registry.log").read_text()
-            try:
-                answer = requests.get(f"http://{host}/v2/", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "the registry does not listen within 30 s"
-                time.sleep(0.2)
-        assert answer.status_code == 401  # it wants the password
-        auth = work / "docker"
-        auth.mkdir(mode=0o700)
-        login = subprocess.run(
-            ["docker", "--config", str(auth), "login", "--username", username, "--password-stdin", host],
-            input=password, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert login.returncode == 0, login.stderr
-        yield {"host": host, "username": username, "password": password, "auth": str(auth)}
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    """A registry of our own on 127.0.0.1 that wants a password (release_registry.py)."""
+    with Registry(tmp_path_factory.mktemp("registry")) as registry:
+        yield registry
 
 
 @pytest.fixture(scope="module")
 def released(registry):
     """`make release` to the registry, credentials from the environment; its output and seconds."""
-    env = dict(
-        os.environ, REGISTRY=registry["host"] + "/", IMAGE_TAG=IMAGE_TAG, SOURCE_TAG=SOURCE_TAG,
-        REGISTRY_USERNAME=registry["username"], REGISTRY_PASSWORD=registry["password"],
-    )  # fmt: skip
-    started = time.monotonic()
-    release = make_release(env, timeout=900)
-    seconds = time.monotonic() - started
+    release, seconds = registry.release(IMAGE_TAG, SOURCE_TAG)
     assert release.returncode == 0, release.stdout[-3000:] + release.stderr[-5000:]
     print(f"make release: {seconds:.0f} s")
     return {"output": release.stdout + release.stderr, "seconds": seconds}
 
 
-def make_release(env, timeout):
-    command = ["make", "-s", "-C", REPO, "release"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
-
-
 def crane(tools, registry, *args):
-    env = dict(os.environ, DOCKER_CONFIG=registry["auth"])
+    env = dict(os.environ, DOCKER_CONFIG=registry.auth)
     return subprocess.run([os.path.join(tools, "crane"), "--insecure", *args], capture_output=True, text=True,
                           timeout=60, env=env)  # fmt: skip
 
 
 def test_release_refuses_a_tag_that_is_not_the_version_plus_a_build_suffix(registry):
-    env = dict(os.environ, REGISTRY=registry["host"] + "/", IMAGE_TAG="latest")
-    release = make_release(env, timeout=300)
+    release, _ = registry.release("latest", SOURCE_TAG, timeout=300)
     assert release.returncode != 0
     expected = "IMAGE_TAG='latest' must be the OMERO.web version of the images plus a build suffix"
     expected += f", e.g. IMAGE_TAG={VERSION}-1"
@@ -126,17 +68,17 @@ def test_release_refuses_a_tag_that_is_not_the_version_plus_a_build_suffix(regis
 
 
 def test_credentials_are_never_printed_and_the_registry_wants_them(tools, registry, released):
-    assert registry["password"] not in released["output"]
+    assert registry.password not in released["output"]
     anonymous = subprocess.run(
-        [os.path.join(tools, "crane"), "--insecure", "manifest", f"{registry['host']}/omero-web:{IMAGE_TAG}"],
-        capture_output=True, text=True, timeout=60, env=dict(os.environ, DOCKER_CONFIG=registry["auth"] + "-none"),
+        [os.path.join(tools, "crane"), "--insecure", "manifest", f"{registry.host}/omero-web:{IMAGE_TAG}"],
+        capture_output=True, text=True, timeout=60, env=dict(os.environ, DOCKER_CONFIG=registry.auth + "-none"),
     )  # fmt: skip
     assert anonymous.returncode != 0 and "UNAUTHORIZED" in anonymous.stderr, anonymous.stderr
 
 
 @pytest.mark.parametrize("name", IMAGES)
 def test_each_image_is_one_index_of_both_architectures_under_every_tag(tools, registry, released, name):
-    reference = f"{registry['host']}/{name}:{IMAGE_TAG}"
+    reference = f"{registry.host}/{name}:{IMAGE_TAG}"
     manifest = crane(tools, registry, "manifest", reference)
     assert manifest.returncode == 0, manifest.stderr
     index = json.loads(manifest.stdout)
@@ -148,14 +90,14 @@ def test_each_image_is_one_index_of_both_architectures_under_every_tag(tools, re
     assert digest.startswith("sha256:")
     assert digest in released["output"]  # `make release` says what it published
     for tag in MOVING_TAGS:
-        assert crane(tools, registry, "digest", f"{registry['host']}/{name}:{tag}").stdout.strip() == digest, tag
+        assert crane(tools, registry, "digest", f"{registry.host}/{name}:{tag}").stdout.strip() == digest, tag
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("name", IMAGES)
 def test_docker_pull_platform_gives_that_architecture_with_its_labels(registry, released, name, arch):
-    reference = f"{registry['host']}/{name}:{IMAGE_TAG}"
-    config = ["--config", registry["auth"]]
+    reference = f"{registry.host}/{name}:{IMAGE_TAG}"
+    config = ["--config", registry.auth]
     try:
         pulled = subprocess.run(["docker", *config, "pull", "--quiet", "--platform", f"linux/{arch}", reference],
                                 capture_output=True, text=True, timeout=300)  # fmt: skip
@@ -179,8 +121,8 @@ def test_docker_pull_platform_gives_that_architecture_with_its_labels(registry, 
 
 def test_the_chart_is_an_oci_artifact_whose_app_version_is_the_release(tools, registry, released):
     shown = subprocess.run(
-        [os.path.join(tools, "helm4"), "show", "chart", f"oci://{registry['host']}/charts/omero-web", "--version",
-         CHART_VERSION, "--plain-http", "--registry-config", os.path.join(registry["auth"], "config.json")],
+        [os.path.join(tools, "helm4"), "show", "chart", f"oci://{registry.host}/charts/omero-web", "--version",
+         CHART_VERSION, "--plain-http", "--registry-config", os.path.join(registry.auth, "config.json")],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
@@ -191,7 +133,7 @@ def test_the_chart_is_an_oci_artifact_whose_app_version_is_the_release(tools, re
 @pytest.fixture(scope="module")
 def cluster(tools, registry, released):
     """The newest test cluster, only Redis imported: our images come from the registry."""
-    env = cluster_up(tools, "newest", images=[REDIS_IMAGE], registry=registry["host"])
+    env = cluster_up(tools, "newest", images=[REDIS_IMAGE], registry=registry.host)
     try:
         kubectl(env, "create", "namespace", NAMESPACE)
         for mode in ("enforce", "warn"):
@@ -207,12 +149,12 @@ def test_helm_install_oci_runs_the_release_from_the_registry(cluster, registry):
     env = cluster
     # The pull secret from the docker config `docker login` wrote (no password on a command line).
     kubectl(env, "create", "secret", "generic", "release-registry", "--type=kubernetes.io/dockerconfigjson",
-            f"--from-file=.dockerconfigjson={os.path.join(registry['auth'], 'config.json')}")  # fmt: skip
+            f"--from-file=.dockerconfigjson={os.path.join(registry.auth, 'config.json')}")  # fmt: skip
     redis_repository, redis_tag = split(REDIS_IMAGE)
     started = time.monotonic()
     helm(
-        env, "install", "pulled", f"oci://{registry['host']}/charts/omero-web", "--version", CHART_VERSION,
-        "--plain-http", "--registry-config", os.path.join(registry["auth"], "config.json"),
+        env, "install", "pulled", f"oci://{registry.host}/charts/omero-web", "--version", CHART_VERSION,
+        "--plain-http", "--registry-config", os.path.join(registry.auth, "config.json"),
         "--set", "imagePullSecrets[0].name=release-registry",
         "--set", f"redis.image.repository={redis_repository}", "--set", f"redis.image.tag={redis_tag}",
         "--set", "service.type=NodePort", "--set", f"service.nodePort={NODE_PORT}",
@@ -230,7 +172,7 @@ def test_helm_install_oci_runs_the_release_from_the_registry(cluster, registry):
         for status in pod["status"].get("containerStatuses", []) + pod["status"].get("initContainerStatuses", []):
             if status["image"] not in (REDIS_IMAGE, f"docker.io/{REDIS_IMAGE}"):  # Redis: imported, not ours
                 ours[status["image"]] = status["imageID"]
-    host = registry["host"]
+    host = registry.host
     assert set(ours) >= {f"{host}/omero-web:{IMAGE_TAG}", f"{host}/omero-web-nginx:{IMAGE_TAG}"}, ours
     for image, image_id in ours.items():
         assert image.startswith(host + "/") and image_id.startswith(host + "/"), (image, image_id)
