@@ -36,7 +36,7 @@ def measure_this_architecture(arch):
     from load import wrk  # noqa: E402
 
     label = f"[{arch}{', emulated' if web.scaled(1) > 1 else ''}]"
-    web.bench_start("none", runs=3, label=f"(h) {label}")
+    web.bench_start("none", runs=3, label=f"(h) {label}", goal="")
     stack = Stack("bench-arch").up()
     try:
         for run in (1, 2):
