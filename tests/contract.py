@@ -7,6 +7,7 @@ docs/configuration.md's variable tables generated from the latter.
 tests/unit/test_contract.py fails when the tables there are not these."""
 
 import os
+import re
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -16,6 +17,7 @@ import entrypoint  # noqa: E402
 
 VERSIONS_FILE = os.path.join(REPO, "versions.env")
 CONTRACT_FILE = os.path.join(REPO, "omeroweb", entrypoint.CONTRACT_FILE)
+LOCK_FILE = os.path.join(REPO, "omeroweb", "requirements.lock")
 DOCS_FILE = os.path.join(REPO, "docs", "configuration.md")
 
 
@@ -32,6 +34,12 @@ def read_versions(path=VERSIONS_FILE):
                 raise ValueError(f"{path} line {number}: expected one KEY=value per key, got {line!r}")
             versions[key] = value
     return versions
+
+
+def pinned(package):
+    """The version omeroweb/requirements.lock pins for `package` (what the web image installs)."""
+    with open(LOCK_FILE) as lock:
+        return re.search(rf"^{package}==(\S+)", lock.read(), re.M).group(1)
 
 
 VERSIONS = read_versions()

@@ -23,6 +23,12 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "release"))
+import web  # noqa: E402  (reads the images from the environment: each architecture's process its own)
+
+from contract import pinned  # noqa: E402
+from docker_helpers import HOST_ARCH, Stack  # noqa: E402
+from load import wrk  # noqa: E402
+from release_registry import Registry  # noqa: E402
 
 ARCHS = ("amd64", "arm64")
 IMAGES = {"WEB_IMAGE": "omero-web", "NGINX_IMAGE": "omero-web-nginx", "STANDALONE_IMAGE": "omero-web-standalone"}
@@ -30,11 +36,6 @@ LOGIN = "/webclient/login/"
 
 
 def measure_this_architecture(arch):
-    import web  # noqa: E402  (imports docker_helpers, which reads the images from the environment)
-
-    from docker_helpers import Stack  # noqa: E402
-    from load import wrk  # noqa: E402
-
     label = f"[{arch}{', emulated' if web.scaled(1) > 1 else ''}]"
     web.bench_start("none", runs=3, label=f"(h) {label}", goal="")
     stack = Stack("bench-arch").up()
@@ -48,11 +49,7 @@ def measure_this_architecture(arch):
 
 
 def measure_release():
-    from release_registry import Registry  # noqa: E402
-
-    version = subprocess.run(["sed", "-n", r"s/^omero-web==\([^ ]*\).*/\1/p", "omeroweb/requirements.lock"],
-                             capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(HERE)))  # fmt: skip
-    version = version.stdout.strip()
+    version = pinned("omero-web")
     source_tag = os.environ.get("WEB_IMAGE", "omero-web:latest").rpartition(":")[2]
     with tempfile.TemporaryDirectory() as work, Registry(work) as registry:
         for build, what in ((1, "first release"), (2, "next release, same images")):
@@ -62,12 +59,10 @@ def measure_release():
 
 
 def main():
-    host = os.uname().machine
-    host_arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(host, host)
     tag = os.environ.get("IMAGE_TAG", "latest")
-    print(f"Architectures on {os.cpu_count()} CPUs, {host} (report only; arm64 here is emulated, not arm64 hardware)")
+    print(f"Architectures on {os.cpu_count()} CPUs, {HOST_ARCH} (report only; arm64 here is emulated, not hardware)")
     for arch in ARCHS:
-        arch_tag = tag if arch == host_arch else f"{tag}-{arch}"
+        arch_tag = tag if arch == HOST_ARCH else f"{tag}-{arch}"
         env = dict(os.environ, IMAGE_TAG=arch_tag, **{key: f"{name}:{arch_tag}" for key, name in IMAGES.items()})
         child = subprocess.run([sys.executable, __file__, arch], env=env, timeout=3600)
         if child.returncode != 0:
@@ -77,7 +72,6 @@ def main():
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:
-        sys.path.insert(0, HERE)
         measure_this_architecture(sys.argv[1])
     else:
         main()

@@ -4,6 +4,7 @@ tests/bench/cluster.py: up and down, kubectl and helm in it, a release of our im
 on 127.0.0.1, the release's pods, a change (upgrade, rollback) rolled under load. Not
 pytest-specific; a failure raises AssertionError."""
 
+import contextlib
 import json
 import os
 import re
@@ -13,7 +14,7 @@ import time
 import requests
 
 from contract import VERSIONS
-from docker_helpers import NGINX_IMAGE, STANDIN_IMAGE, WEB_IMAGE
+from docker_helpers import NGINX_IMAGE, STANDIN_IMAGE, WEB_IMAGE, docker
 from load import Loop
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,6 +58,35 @@ def cluster_up(tools, which="newest", images=None, registry=""):
 def cluster_down():
     """`cluster.sh down`: the completed process (the caller checks its return code)."""
     return subprocess.run([CLUSTER, "down"], capture_output=True, text=True, timeout=300)
+
+
+def sysctls():
+    names = ["vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops", "net.ipv4.conf.all.route_localnet"]
+    return subprocess.run(["sysctl", *names], capture_output=True, text=True).stdout
+
+
+@contextlib.contextmanager
+def restricted_cluster(tools, which, **up):
+    """A test cluster (cluster_up(tools, which, **up)) with the namespace NAMESPACE enforcing the
+    `restricted` Pod Security Standard; afterwards taken down, and the machine checked to be as it
+    was: Docker still runs containers, no sysctl, interface or iptables chain of the cluster left."""
+    sysctls_before = sysctls()
+    env = cluster_up(tools, which, **up)
+    try:
+        kubectl(env, "create", "namespace", NAMESPACE)
+        for mode in ("enforce", "warn"):
+            kubectl(env, "label", "namespace", NAMESPACE, f"pod-security.kubernetes.io/{mode}=restricted")
+        yield env
+    finally:
+        down = cluster_down()
+        assert down.returncode == 0, down.stderr[-3000:]
+        # The machine as it was: Docker still runs containers and publishes ports.
+        assert docker("run", "--rm", WEB_IMAGE, "check", check=False).returncode == 0
+        assert sysctls() == sysctls_before  # kubelet and kube-proxy set some; put back
+        links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+        assert "owk8s" not in links, links
+        for tables in ("iptables-save", "ip6tables-save"):
+            assert "KUBE-" not in subprocess.run([tables], capture_output=True, text=True).stdout, tables
 
 
 def split(image):

@@ -20,13 +20,12 @@ from cluster_helpers import (
     CLUSTERS,
     NAMESPACE,
     REPO,
-    cluster_down,
-    cluster_up,
     helm,
     image_values,
     install,
     kubectl,
     pods,
+    restricted_cluster,
     rolled,
     run,
     wait_until,
@@ -40,7 +39,6 @@ from docker_helpers import (
     WebUser,
     assert_logged_in,
     assert_no_unknown_calls,
-    docker,
 )
 from load import failures, summary
 
@@ -88,23 +86,8 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
 
 @pytest.fixture(scope="module", params=list(CLUSTERS))
 def cluster(request, tools):
-    sysctls_before = sysctls()
-    env = cluster_up(tools, request.param)
-    try:
-        kubectl(env, "create", "namespace", NAMESPACE)
-        for mode in ("enforce", "warn"):
-            kubectl(env, "label", "namespace", NAMESPACE, f"pod-security.kubernetes.io/{mode}=restricted")
+    with restricted_cluster(tools, request.param) as env:
         yield env
-    finally:
-        down = cluster_down()
-        assert down.returncode == 0, down.stderr[-3000:]
-        # The machine as it was: Docker still runs containers and publishes ports.
-        assert docker("run", "--rm", WEB_IMAGE, "check", check=False).returncode == 0
-        assert sysctls() == sysctls_before  # kubelet and kube-proxy set some; put back
-        links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
-        assert "owk8s" not in links, links
-        for tables in ("iptables-save", "ip6tables-save"):
-            assert "KUBE-" not in subprocess.run([tables], capture_output=True, text=True).stdout, tables
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +97,6 @@ def standin(cluster):
     kubectl(cluster, "rollout", "status", "deployment/omero", "--timeout=120s", timeout=150)
     yield "omero"
     assert_no_unknown_calls(kubectl(cluster, "logs", "deployment/omero").stdout)
-
-
-def sysctls():
-    names = ["vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops", "net.ipv4.conf.all.route_localnet"]
-    return subprocess.run(["sysctl", *names], capture_output=True, text=True).stdout
 
 
 def get(url, **kwargs):

@@ -7,16 +7,10 @@ import time
 import pytest
 import requests
 
-from contract import CONTRACT, WEB_PORT
+from contract import CONTRACT, WEB_PORT, pinned
 from docker_helpers import MACHINE_ARCHS, docker, image_arch, scaled
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LOCK = os.path.join(HERE, "..", "..", "omeroweb", "requirements.lock")
-
-
-def pinned(package):
-    with open(LOCK) as lock:
-        return re.search(rf"^{package}==(\S+)", lock.read(), re.M).group(1)
 
 
 @pytest.mark.arch

@@ -11,7 +11,7 @@ import time
 import requests
 import yaml
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from contract import REPO
 
 
 def free_port():

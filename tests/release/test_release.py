@@ -7,7 +7,6 @@ from this commit. Every command and request has a deadline."""
 
 import json
 import os
-import re
 import subprocess
 import time
 
@@ -15,13 +14,14 @@ import pytest
 import requests
 import yaml
 
-from cluster_helpers import CHART, NAMESPACE, REDIS_IMAGE, REPO, cluster_down, cluster_up, helm, kubectl, split
-from docker_helpers import MACHINE_ARCHS, NGINX_IMAGE, STANDALONE_IMAGE, WEB_IMAGE, docker
+from cluster_helpers import CHART, REDIS_IMAGE, REPO, helm, kubectl, restricted_cluster, split
+from contract import pinned
+from docker_helpers import HOST_ARCH, MACHINE_ARCHS, NGINX_IMAGE, STANDALONE_IMAGE, WEB_IMAGE, docker
 from release_registry import Registry
 
 ARCHS = ("amd64", "arm64")
 IMAGES = {"omero-web": WEB_IMAGE, "omero-web-nginx": NGINX_IMAGE, "omero-web-standalone": STANDALONE_IMAGE}
-VERSION = re.search(r"^omero-web==(\S+)", open(os.path.join(REPO, "omeroweb", "requirements.lock")).read(), re.M)[1]
+VERSION = pinned("omero-web")
 IMAGE_TAG = f"{VERSION}-test.1"
 MOVING_TAGS = (VERSION, "latest")
 CHART_VERSION = yaml.safe_load(open(os.path.join(CHART, "Chart.yaml")))["version"]
@@ -33,8 +33,7 @@ NODE_PORT = 30090
 
 def source_image(name, arch):
     """The local image `make build [ARCH=arm64]` made for `arch` (what `make release` publishes)."""
-    host_arch = MACHINE_ARCHS.get(os.uname().machine, os.uname().machine)
-    return IMAGES[name] if arch == host_arch else f"{IMAGES[name]}-{arch}"
+    return IMAGES[name] if arch == HOST_ARCH else f"{IMAGES[name]}-{arch}"
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +52,9 @@ def released(registry):
     return {"output": release.stdout + release.stderr, "seconds": seconds}
 
 
-def crane(tools, registry, *args):
-    env = dict(os.environ, DOCKER_CONFIG=registry.auth)
+def crane(tools, registry, *args, config=None):
+    """crane against the registry, logged in (its docker config) unless `config` names another."""
+    env = dict(os.environ, DOCKER_CONFIG=config or registry.auth)
     return subprocess.run([os.path.join(tools, "crane"), "--insecure", *args], capture_output=True, text=True,
                           timeout=60, env=env)  # fmt: skip
 
@@ -69,10 +69,8 @@ def test_release_refuses_a_tag_that_is_not_the_version_plus_a_build_suffix(regis
 
 def test_credentials_are_never_printed_and_the_registry_wants_them(tools, registry, released):
     assert registry.password not in released["output"]
-    anonymous = subprocess.run(
-        [os.path.join(tools, "crane"), "--insecure", "manifest", f"{registry.host}/omero-web:{IMAGE_TAG}"],
-        capture_output=True, text=True, timeout=60, env=dict(os.environ, DOCKER_CONFIG=registry.auth + "-none"),
-    )  # fmt: skip
+    nobody = registry.auth + "-none"  # a docker config directory that does not exist: no credentials
+    anonymous = crane(tools, registry, "manifest", f"{registry.host}/omero-web:{IMAGE_TAG}", config=nobody)
     assert anonymous.returncode != 0 and "UNAUTHORIZED" in anonymous.stderr, anonymous.stderr
 
 
@@ -134,17 +132,8 @@ def test_the_chart_is_an_oci_artifact_whose_app_version_is_the_release(tools, re
 def cluster(tools, registry, released):
     """The newest test cluster, only Redis imported: our images come from the registry. Helm 3 runs
     the chart here (Helm 4 does in tests/chart on this Kubernetes), so each Helm major meets it."""
-    env = cluster_up(tools, "newest", images=[REDIS_IMAGE], registry=registry.host)
-    env["OWK8S_HELM"] = "helm3"
-    try:
-        kubectl(env, "create", "namespace", NAMESPACE)
-        for mode in ("enforce", "warn"):
-            kubectl(env, "label", "namespace", NAMESPACE, f"pod-security.kubernetes.io/{mode}=restricted")
-        yield env
-    finally:
-        down = cluster_down()
-        assert down.returncode == 0, down.stderr[-3000:]
-        assert docker("run", "--rm", WEB_IMAGE, "check", check=False).returncode == 0  # Docker still works
+    with restricted_cluster(tools, "newest", images=[REDIS_IMAGE], registry=registry.host) as env:
+        yield dict(env, OWK8S_HELM="helm3")
 
 
 def test_helm_install_oci_runs_the_release_from_the_registry(cluster, registry):
