@@ -12,19 +12,22 @@ RUN cp -RL /opt/omero/web/static /tmp/static-files
 
 FROM ${BASE_IMAGE}
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx gettext-base \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx gettext-base openssl \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
            /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/* \
            /etc/nginx/sites-enabled/* \
  && groupadd --system --gid 101 nginx \
- && useradd --system --uid 101 --gid nginx --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin nginx
+ && useradd --system --uid 101 --gid nginx --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin nginx \
+ && install -d -o nginx -g nginx -m 0700 /var/lib/omero-web-nginx/tls
 COPY --from=web /tmp/static-files /opt/omero/web/static
-COPY nginx/nginx.conf.template nginx/prefix-redirect.conf.template /etc/omero-web-nginx/
-COPY nginx/maintenance.html /usr/share/omero-web-nginx/maintenance.html
+COPY nginx/*.conf.template /etc/omero-web-nginx/
+COPY nginx/maintenance.html nginx/too-many-logins.html /usr/share/omero-web-nginx/
 COPY nginx/start.sh /usr/local/bin/omero-web-nginx
 USER nginx
-EXPOSE 8080
+# 8443: HTTPS when NGINX_HTTPS is on. NGINX_HTTPS=self-signed keeps its certificate in
+# /var/lib/omero-web-nginx/tls: mount a volume there (compose does).
+EXPOSE 8080 8443
 STOPSIGNAL SIGQUIT
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["/usr/local/bin/omero-web-nginx", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/omero-web-nginx"]

@@ -5,12 +5,13 @@ ARG WEB_IMAGE=omero-web:latest
 FROM ${WEB_IMAGE}
 USER root
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx gettext-base \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx gettext-base openssl \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
-           /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/* /etc/nginx/sites-enabled/*
-COPY nginx/nginx.conf.template nginx/prefix-redirect.conf.template /etc/omero-web-nginx/
-COPY nginx/maintenance.html /usr/share/omero-web-nginx/maintenance.html
+           /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/* /etc/nginx/sites-enabled/* \
+ && install -d -o omero-web -g omero-web -m 0700 /var/lib/omero-web-nginx/tls
+COPY nginx/*.conf.template /etc/omero-web-nginx/
+COPY nginx/maintenance.html nginx/too-many-logins.html /usr/share/omero-web-nginx/
 COPY nginx/start.sh /usr/local/bin/omero-web-nginx
 COPY omeroweb/standalone/01-standalone.omero omeroweb/standalone/supervisord.conf /opt/omero/web/defaults/
 # The plugins the official omero-web-standalone image enables (fpbioimage and gallery are installed
@@ -18,7 +19,8 @@ COPY omeroweb/standalone/01-standalone.omero omeroweb/standalone/supervisord.con
 ENV OMERO_WEB_UPSTREAM=127.0.0.1:4080 \
     OMERO_WEB_DEFAULT_PLUGINS=figure,iviewer,mapr,parade,autotag,tagsearch
 USER omero-web
-EXPOSE 8080
+# 8443: HTTPS when NGINX_HTTPS is on (certificate in /var/lib/omero-web-nginx/tls: mount a volume).
+EXPOSE 8080 8443
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["/usr/local/bin/entrypoint.py", "healthcheck"]
 CMD ["standalone"]

@@ -37,6 +37,14 @@ check() { # check NAME REGEX EXAMPLE
 : "${NGINX_PROXY_READ_TIMEOUT:=120s}"
 : "${NGINX_PROXY_SEND_TIMEOUT:=120s}"
 : "${NGINX_PROXY_CONNECT_TIMEOUT:=500ms}"
+: "${NGINX_HTTPS:=off}"
+: "${NGINX_HTTPS_LISTEN_PORT:=8443}"
+: "${NGINX_TLS_DIR:=/var/lib/omero-web-nginx/tls}"
+: "${NGINX_HSTS_MAX_AGE:=63072000}"
+: "${OMERO_WEB_PUBLIC_URL:=}"
+: "${NGINX_TRUSTED_PROXIES:=}"
+: "${NGINX_LOGIN_RATE:=30r/m}"
+: "${NGINX_LOGIN_BURST:=60}"
 
 check OMERO_WEB_UPSTREAM '([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}' 'web:4080 or 127.0.0.1:4080'
 check OMERO_WEB_PREFIX '(/[A-Za-z0-9._~-]+)*/?' '/omero (or empty for none)'
@@ -45,18 +53,44 @@ check NGINX_CLIENT_MAX_BODY_SIZE '[0-9]+[kKmMgG]?' '0 (unlimited), 512m or 2g'
 check NGINX_PROXY_READ_TIMEOUT '[0-9]+(ms|s|m|h)?' '120s or 5m'
 check NGINX_PROXY_SEND_TIMEOUT '[0-9]+(ms|s|m|h)?' '120s or 5m'
 check NGINX_PROXY_CONNECT_TIMEOUT '[0-9]+(ms|s)?' '500ms or 2s'
-[ "$NGINX_LISTEN_PORT" -ge 1 ] && [ "$NGINX_LISTEN_PORT" -le 65535 ] ||
-    fail "NGINX_LISTEN_PORT='$NGINX_LISTEN_PORT' is not a port number (1-65535)."
+check NGINX_HTTPS 'off|files|self-signed' 'off, files or self-signed'
+check NGINX_HTTPS_LISTEN_PORT '[0-9]{1,5}' '8443'
+check NGINX_TLS_DIR '(/[A-Za-z0-9._-]+)+' '/var/lib/omero-web-nginx/tls'
+check NGINX_HSTS_MAX_AGE '[0-9]{1,10}' '63072000 (two years) or 0 (no HSTS header)'
+check OMERO_WEB_PUBLIC_URL '(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?)?' 'https://omero.example.org'
+check NGINX_TRUSTED_PROXIES '([0-9A-Fa-f.:/]+([ ,]+[0-9A-Fa-f.:/]+)*)?' '10.0.0.0/8,192.168.1.5 (empty: none)'
+check NGINX_LOGIN_RATE 'off|[1-9][0-9]*r/[sm]' '30r/m (per client address), 1r/s, or off'
+check NGINX_LOGIN_BURST '[0-9]{1,6}' '60'
+for port in NGINX_LISTEN_PORT NGINX_HTTPS_LISTEN_PORT; do
+    eval "value=\${$port}"
+    [ "$value" -ge 1 ] && [ "$value" -le 65535 ] || fail "$port='$value' is not a port number (1-65535)."
+done
+[ "$NGINX_HTTPS_LISTEN_PORT" != "$NGINX_LISTEN_PORT" ] ||
+    fail "NGINX_HTTPS_LISTEN_PORT and NGINX_LISTEN_PORT are both $NGINX_LISTEN_PORT; give them different ports."
+
+# The public address: its host names the certificate; with HTTPS on it must be https:// (the web
+# container reads the same variable to mark cookies Secure and trust the https Origin).
+PUBLIC_ORIGIN=$(printf '%s' "$OMERO_WEB_PUBLIC_URL" | sed -E 's#^(https?://[^/]+).*#\1#')
+PUBLIC_HOST=$(printf '%s' "$PUBLIC_ORIGIN" | sed -E 's#^https?://##; s#:[0-9]+$##')
+if [ "$NGINX_HTTPS" != off ]; then
+    case $OMERO_WEB_PUBLIC_URL in
+        https://*) ;;
+        *) fail "NGINX_HTTPS=$NGINX_HTTPS needs OMERO_WEB_PUBLIC_URL=https://<the host name users type> (now '$OMERO_WEB_PUBLIC_URL'): nginx redirects to it and names its certificate after it, and the web container marks cookies Secure and trusts that origin." ;;
+    esac
+fi
 
 # The prefix as OMERO.web uses it: no trailing slash, "" for none.
 OMERO_WEB_PREFIX=${OMERO_WEB_PREFIX%/}
 OMERO_WEB_APP_LOCATION=$OMERO_WEB_PREFIX/
 OMERO_WEB_STATIC_LOCATION=$OMERO_WEB_PREFIX/static/
-export OMERO_WEB_UPSTREAM OMERO_WEB_PREFIX OMERO_WEB_APP_LOCATION OMERO_WEB_STATIC_LOCATION \
-    NGINX_LISTEN_PORT NGINX_CLIENT_MAX_BODY_SIZE NGINX_PROXY_READ_TIMEOUT NGINX_PROXY_SEND_TIMEOUT NGINX_PROXY_CONNECT_TIMEOUT
+# HTTPS on: the app is served on the TLS port; the plain port only redirects (and answers /healthz).
+if [ "$NGINX_HTTPS" = off ]; then NGINX_APP_LISTEN=$NGINX_LISTEN_PORT; else NGINX_APP_LISTEN="$NGINX_HTTPS_LISTEN_PORT ssl"; fi
+export OMERO_WEB_UPSTREAM OMERO_WEB_PREFIX OMERO_WEB_APP_LOCATION OMERO_WEB_STATIC_LOCATION NGINX_APP_LISTEN \
+    NGINX_LISTEN_PORT NGINX_CLIENT_MAX_BODY_SIZE NGINX_PROXY_READ_TIMEOUT NGINX_PROXY_SEND_TIMEOUT NGINX_PROXY_CONNECT_TIMEOUT \
+    NGINX_TLS_DIR PUBLIC_ORIGIN
 ALLOWED='${OMERO_WEB_UPSTREAM} ${OMERO_WEB_PREFIX} ${OMERO_WEB_APP_LOCATION} ${OMERO_WEB_STATIC_LOCATION}
-${NGINX_LISTEN_PORT} ${NGINX_CLIENT_MAX_BODY_SIZE} ${NGINX_PROXY_READ_TIMEOUT} ${NGINX_PROXY_SEND_TIMEOUT}
-${NGINX_PROXY_CONNECT_TIMEOUT}'
+${NGINX_APP_LISTEN} ${NGINX_LISTEN_PORT} ${NGINX_CLIENT_MAX_BODY_SIZE} ${NGINX_PROXY_READ_TIMEOUT}
+${NGINX_PROXY_SEND_TIMEOUT} ${NGINX_PROXY_CONNECT_TIMEOUT} ${NGINX_TLS_DIR} ${PUBLIC_ORIGIN}'
 
 UPSTREAM_HOST=${OMERO_WEB_UPSTREAM%:*}
 UPSTREAM_PORT=${OMERO_WEB_UPSTREAM##*:}
@@ -108,11 +142,125 @@ follow_upstream() {
     done
 }
 
-mkdir -p "$OUT/server.d"
-rm -f "$OUT"/server.d/*.conf "$OUT/nginx.pid"
+# NGINX_HTTPS=self-signed: a certificate for the public host name, made once and kept (NGINX_TLS_DIR is
+# a volume), so browsers that were told to accept it keep accepting it after a restart.
+self_signed_certificate() {
+    if [ -s "$NGINX_TLS_DIR/tls.crt" ] && [ -s "$NGINX_TLS_DIR/tls.key" ]; then
+        echo "omero-web-nginx: serving the self-signed certificate kept in $NGINX_TLS_DIR (remove tls.crt to make a new one)" >&2
+        return
+    fi
+    [ -w "$NGINX_TLS_DIR" ] ||
+        fail "NGINX_HTTPS=self-signed: $NGINX_TLS_DIR is not writable by uid $(id -u); mount a volume there (compose and the standalone image do)."
+    case $PUBLIC_HOST in *[!0-9.]*) name="DNS:$PUBLIC_HOST" ;; *) name="IP:$PUBLIC_HOST" ;; esac
+    (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+        -subj "/CN=$PUBLIC_HOST" -addext "subjectAltName=$name" \
+        -keyout "$NGINX_TLS_DIR/tls.key.new" -out "$NGINX_TLS_DIR/tls.crt.new" 2>"$OUT/openssl.log") ||
+        { cat "$OUT/openssl.log" >&2; fail "NGINX_HTTPS=self-signed: openssl could not make a certificate in $NGINX_TLS_DIR (above)."; }
+    mv "$NGINX_TLS_DIR/tls.key.new" "$NGINX_TLS_DIR/tls.key"
+    mv "$NGINX_TLS_DIR/tls.crt.new" "$NGINX_TLS_DIR/tls.crt"
+    echo "omero-web-nginx: made a self-signed certificate for $PUBLIC_HOST in $NGINX_TLS_DIR (valid 825 days)" >&2
+}
+
+# HTTPS on: look at the certificate and key every 2 s; when they change (a renewal, written by
+# rename), reload nginx gracefully if the new pair passes `nginx -t`, else keep serving the old one.
+certificate_stamp() { cat "$NGINX_TLS_DIR/tls.crt" "$NGINX_TLS_DIR/tls.key" 2>/dev/null | cksum; }
+watch_certificate() {
+    while [ ! -s "$OUT/nginx.pid" ]; do sleep 0.1; done
+    nginx_pid=$(cat "$OUT/nginx.pid")
+    current=$(certificate_stamp)
+    while kill -0 "$nginx_pid" 2>/dev/null; do
+        sleep 2
+        next=$(certificate_stamp)
+        [ "$next" = "$current" ] && continue
+        current=$next
+        if nginx -t -q -c "$OUT/nginx.conf" 2>"$OUT/tls-check.log"; then
+            echo "omero-web-nginx: new certificate in $NGINX_TLS_DIR; reloading nginx" >&2
+            kill -HUP "$nginx_pid"
+        else
+            cat "$OUT/tls-check.log" >&2
+            echo "omero-web-nginx: ERROR: the new certificate or key in $NGINX_TLS_DIR was refused (above); still serving the previous pair" >&2
+        fi
+    done
+}
+
+# Headers of every answer (repeated in each location that adds its own: nginx does not merge them).
+security_headers() {
+    echo 'add_header X-Content-Type-Options "nosniff" always;'
+    echo 'add_header Referrer-Policy "strict-origin-when-cross-origin" always;'
+    if [ "$NGINX_HTTPS" != off ] && [ "$NGINX_HSTS_MAX_AGE" != 0 ]; then
+        echo "add_header Strict-Transport-Security \"max-age=$NGINX_HSTS_MAX_AGE\" always;"
+    fi
+}
+
+# The scheme passed to OMERO.web as X-Forwarded-Proto. HTTPS on: nginx is the edge, its own scheme.
+# Off with trusted proxies: their header, no one else's. Off without: an outer proxy's header (as
+# before: nginx is meant to sit behind an ingress or TLS proxy then), else nginx's own scheme.
+forwarded_proto() {
+    if [ "$NGINX_HTTPS" != off ]; then
+        echo 'map $scheme $omero_forwarded_proto { default $scheme; }'
+    elif [ -n "$TRUSTED" ]; then
+        echo 'geo $realip_remote_addr $omero_trusted_peer {'
+        echo '    default 0;'
+        for proxy in $TRUSTED; do echo "    $proxy 1;"; done
+        echo '}'
+        echo 'map "$omero_trusted_peer:$http_x_forwarded_proto" $omero_forwarded_proto {'
+        echo '    default $scheme;'
+        echo '    "1:https" https;'
+        echo '    "1:http" http;'
+        echo '}'
+    else
+        echo 'map $http_x_forwarded_proto $omero_forwarded_proto {'
+        echo '    default $http_x_forwarded_proto;'
+        echo '    "" $scheme;'
+        echo '}'
+    fi
+}
+
+# The user's address from the X-Forwarded-For of the trusted proxies only (realip module): logged,
+# limited and passed on as $remote_addr.
+real_ip() {
+    for proxy in $TRUSTED; do echo "set_real_ip_from $proxy;"; done
+    echo 'real_ip_header X-Forwarded-For;'
+    echo 'real_ip_recursive on;'
+}
+
+# Login POSTs (the webclient's, webadmin's and the JSON API's form) limited per client address;
+# every other request has an empty key, which limit_req does not count.
+login_limit_zone() {
+    prefix_re=$(printf '%s' "$OMERO_WEB_PREFIX" | sed 's/[.~]/\\&/g')
+    echo 'map "$request_method:$uri" $omero_login_client {'
+    echo '    default "";'
+    echo "    \"~^POST:$prefix_re/(webclient|webadmin)/login/\$\" \$binary_remote_addr;"
+    echo "    \"~^POST:$prefix_re/api/v[0-9.]+/login/\$\" \$binary_remote_addr;"
+    echo '}'
+    echo "limit_req_zone \$omero_login_client zone=omero_login:10m rate=$NGINX_LOGIN_RATE;"
+    echo 'limit_req_status 429;'
+}
+
+# Retry-After of the 429 page: the time one more login POST is allowed again.
+case $NGINX_LOGIN_RATE in
+    *r/m) LOGIN_RETRY_AFTER=$(((60 + ${NGINX_LOGIN_RATE%r/m} - 1) / ${NGINX_LOGIN_RATE%r/m})) ;;
+    *) LOGIN_RETRY_AFTER=1 ;;
+esac
+TRUSTED=$(printf '%s' "$NGINX_TRUSTED_PROXIES" | tr ',' ' ')
+
+mkdir -p "$OUT/server.d" "$OUT/http.d" "$OUT/app.d"
+rm -f "$OUT"/server.d/*.conf "$OUT"/http.d/*.conf "$OUT"/app.d/*.conf "$OUT/nginx.pid"
 envsubst "$ALLOWED" < "$TEMPLATES/nginx.conf.template" > "$OUT/nginx.conf"
 if [ -n "$OMERO_WEB_PREFIX" ]; then
     envsubst "$ALLOWED" < "$TEMPLATES/prefix-redirect.conf.template" > "$OUT/server.d/prefix-redirect.conf"
+fi
+security_headers > "$OUT/headers.conf"
+forwarded_proto > "$OUT/http.d/forwarded-proto.conf"
+[ -z "$TRUSTED" ] || real_ip > "$OUT/http.d/real-ip.conf"
+if [ "$NGINX_LOGIN_RATE" != off ]; then
+    login_limit_zone > "$OUT/http.d/login-limit.conf"
+    echo "limit_req zone=omero_login burst=$NGINX_LOGIN_BURST nodelay;" > "$OUT/app.d/login-limit.conf"
+fi
+echo "add_header Retry-After $LOGIN_RETRY_AFTER always;" > "$OUT/login-retry-after.conf"
+if [ "$NGINX_HTTPS" != off ]; then
+    envsubst "$ALLOWED" < "$TEMPLATES/https.conf.template" > "$OUT/server.d/https.conf"
+    envsubst "$ALLOWED" < "$TEMPLATES/https-redirect.conf.template" > "$OUT/http.d/https-redirect.conf"
 fi
 
 upstream_servers > "$OUT/upstream.conf"
@@ -121,13 +269,20 @@ if [ "${1:-}" = render ]; then
     cat "$OUT/nginx.conf"
     echo "# --- /tmp/nginx/upstream.conf (included in upstream omero_web {})"
     cat "$OUT/upstream.conf"
-    for f in "$OUT"/server.d/*.conf; do
-        [ -e "$f" ] && { echo "# --- /tmp/nginx/server.d/${f##*/} (included in server {})"; cat "$f"; }
+    for f in "$OUT"/http.d/*.conf "$OUT"/server.d/*.conf "$OUT"/app.d/*.conf "$OUT"/*.conf; do
+        [ -e "$f" ] && [ "$f" != "$OUT/nginx.conf" ] && [ "$f" != "$OUT/upstream.conf" ] &&
+            { echo "# --- ${f#"$OUT"/}"; cat "$f"; }
     done
     rm -rf "$OUT"
     exit 0
 fi
+case $NGINX_HTTPS in
+    self-signed) self_signed_certificate ;;
+    files) [ -r "$NGINX_TLS_DIR/tls.crt" ] && [ -r "$NGINX_TLS_DIR/tls.key" ] ||
+        fail "NGINX_HTTPS=files needs the certificate (with its chain) in $NGINX_TLS_DIR/tls.crt and its key in $NGINX_TLS_DIR/tls.key, readable by uid $(id -u) (NGINX_TLS_DIR; compose: OMERO_WEB_TLS_DIR, the chart: a TLS Secret)." ;;
+esac
 nginx -t -q -c "$OUT/nginx.conf" || fail "the rendered configuration was rejected by nginx -t (see above)."
 [ $# -gt 0 ] && exec "$@"
 is_address "$UPSTREAM_HOST" || follow_upstream &
+[ "$NGINX_HTTPS" = off ] || watch_certificate &
 exec nginx -c "$OUT/nginx.conf" -g 'daemon off;'

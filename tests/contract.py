@@ -46,6 +46,7 @@ VERSIONS = read_versions()
 CONTRACT = entrypoint.load_contract(CONTRACT_FILE)
 WEB_PORT = int(VERSIONS["WEB_PORT"])
 NGINX_PORT = int(VERSIONS["NGINX_PORT"])
+NGINX_HTTPS_PORT = int(VERSIONS["NGINX_HTTPS_PORT"])
 OMERO_SERVER_PORT = int(VERSIONS["OMERO_SERVER_PORT"])
 REDIS_PORT = int(VERSIONS["REDIS_PORT"])
 # The Kubernetes minors the chart is checked against, as "1.35.0" (helm's and kubeconform's form).

@@ -277,10 +277,14 @@ class WebUser:
     automatic redirect. Behind a TLS proxy the cookies are Secure; they are still sent back here,
     as the proxy's client would (this side of the proxy is plain http)."""
 
-    def __init__(self, base_url, prefix="", headers=None, public_url=None):
+    def __init__(self, base_url, prefix="", headers=None, public_url=None, verify=True):
+        """`verify`: the CA bundle (or certificate) an https `base_url` is checked against."""
         self.url = base_url + prefix
         self.public = (public_url or base_url) + prefix  # what a browser's Referer names
         self.http = requests.Session()
+        self.http.verify = verify
+        # requests lets REQUESTS_CA_BUNDLE (set on many machines) override a Session's own CA.
+        self.http.trust_env = verify is True
         self.http.headers.update(headers or {})
         self.set_cookies = []
 

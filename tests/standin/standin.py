@@ -236,7 +236,9 @@ class Router(Glacier2.Router):
                 log.info("login refused for %r", user)
                 cb.ice_exception(Glacier2.PermissionDeniedException("Password check failed"))
                 return
-            log.info("session %s for %s", session_uuid[:8], sessions.users[session_uuid])
+            # omero.ip: the user's address as OMERO.web reports it (its last X-Forwarded-For entry).
+            ip = (current.ctx or {}).get("omero.ip")
+            log.info("session %s for %s from %s", session_uuid[:8], sessions.users[session_uuid], ip)
         identity = Ice.Identity(session_uuid, "")
         cb.ice_response(Glacier2.SessionPrx.uncheckedCast(current.adapter.createProxy(identity)))
 

@@ -20,6 +20,7 @@ from contract import (
     CONTRACT,
     END,
     KUBERNETES_CLUSTERS,
+    NGINX_HTTPS_PORT,
     NGINX_PORT,
     OMERO_SERVER_PORT,
     REDIS_PORT,
@@ -122,7 +123,10 @@ def test_compose_passes_exactly_the_declared_variables():
     problems += [f"compose.yaml reads {n}, undeclared" for n in interpolated - set(COMPOSE) - passed_through]
     assert compose["web"]["environment"]["REDIS_URL"] == f"redis://redis:{REDIS_PORT}/0", "compose.yaml: REDIS_URL"
     assert compose["nginx"]["environment"]["OMERO_WEB_UPSTREAM"] == f"web:{WEB_PORT}", "compose.yaml: upstream"
-    assert compose["nginx"]["ports"] == ["${OMERO_WEB_BIND:-127.0.0.1}:${OMERO_WEB_PORT:-8080}:" + str(NGINX_PORT)]
+    assert compose["nginx"]["ports"] == [
+        "${OMERO_WEB_BIND:-127.0.0.1}:${OMERO_WEB_PORT:-8080}:" + str(NGINX_PORT),
+        "${OMERO_WEB_BIND:-127.0.0.1}:${OMERO_WEB_HTTPS_PORT:-}:" + str(NGINX_HTTPS_PORT),
+    ]
     fail_with(problems)
 
 
@@ -216,10 +220,13 @@ def test_ports_agree_with_versions_env(schema):
            WEB_PORT, "WEB_PORT")  # fmt: skip
     expect("omeroweb/environment.toml: the default of OMEROPORT", WEB["OMEROPORT"].default, OMERO_SERVER_PORT,
            "OMERO_SERVER_PORT")  # fmt: skip
-    for name, port, key in (("web", WEB_PORT, "WEB_PORT"), ("nginx", NGINX_PORT, "NGINX_PORT"),
-                            ("standalone", NGINX_PORT, "NGINX_PORT")):  # fmt: skip
-        exposed = re.findall(r"^EXPOSE (\S+)$", read("docker", f"{name}.Dockerfile"), re.M)
+    nginx_ports = f"{NGINX_PORT} {NGINX_HTTPS_PORT}"
+    for name, port, key in (("web", WEB_PORT, "WEB_PORT"), ("nginx", nginx_ports, "NGINX_PORT, NGINX_HTTPS_PORT"),
+                            ("standalone", nginx_ports, "NGINX_PORT, NGINX_HTTPS_PORT")):  # fmt: skip
+        exposed = re.findall(r"^EXPOSE (.+)$", read("docker", f"{name}.Dockerfile"), re.M)
         expect(f"docker/{name}.Dockerfile: EXPOSE", " ".join(exposed), port, key)
+    expect("omeroweb/environment.toml: the default of NGINX_HTTPS_LISTEN_PORT",
+           NGINX["NGINX_HTTPS_LISTEN_PORT"].default, NGINX_HTTPS_PORT, "NGINX_HTTPS_PORT")  # fmt: skip
     helpers = read("helm", "omero-web", "templates", "_helpers.tpl")
     for helper, port, key in (("webPort", WEB_PORT, "WEB_PORT"), ("nginxPort", NGINX_PORT, "NGINX_PORT"),
                               ("redisPort", REDIS_PORT, "REDIS_PORT")):  # fmt: skip
