@@ -80,7 +80,7 @@ def test_password_guessing_gets_429_while_logged_in_users_carry_on(throttled):
 
 def test_the_429_says_what_happened_and_when_to_retry(throttled):
     guesser = WebUser(throttled.url)
-    for attempt in range(6):
+    for _ in range(6):
         answer = guesser.login(password="wrong")
     assert answer.status_code == 429
     assert "Too many login attempts" in answer.text and answer.headers["Retry-After"] == "10"

@@ -14,9 +14,9 @@ import time
 
 import pytest
 import requests
+from test_plugins import CHROMIUM
 
 from docker_helpers import Stack, WebUser, assert_logged_in, scaled
-from test_plugins import CHROMIUM
 
 
 def free_port():
@@ -68,6 +68,7 @@ def test_http2_tls_versions_and_hsts(site):
     assert head.startswith("HTTP/2 200")
     assert "strict-transport-security: max-age=63072000\n" in head.lower()
     assert "x-content-type-options: nosniff" in head.lower()
+    assert "x-frame-options: sameorigin" in head.lower()  # OMERO.web's own (docs/https.md)
     port = site.public.rsplit(":", 1)[1]
     for version, refused in (("-tls1", True), ("-tls1_1", True), ("-tls1_2", False), ("-tls1_3", False)):
         # SECLEVEL=0: this client may offer old versions, so a refusal is the server's (alert 70).
@@ -115,9 +116,8 @@ def test_a_real_browser_logs_in_over_https(site):
 
     failed = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", f"--ignore-certificate-errors-spki-list={spki_pin(site.ca)}"]
-        )
+        pin = f"--ignore-certificate-errors-spki-list={spki_pin(site.ca)}"
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", pin])
         try:
             context = browser.new_context()
             page = context.new_page()
@@ -127,7 +127,8 @@ def test_a_real_browser_logs_in_over_https(site):
             # Into the smallest logged-in page (the webclient's tree would ask the stand-in for
             # services it does not have): "OK" when logged in, "Connection Failed" when not.
             ping = site.public + "/webclient/keepalive_ping/"
-            login = page.goto(site.public + "/webclient/login/?url=/webclient/keepalive_ping/", wait_until="networkidle")
+            login = page.goto(f"{site.public}/webclient/login/?url={ping.removeprefix(site.public)}",
+                              wait_until="networkidle")  # fmt: skip
             assert login.status == 200 and page.title() == "OMERO.web - Login"
             assert page.evaluate("performance.getEntriesByType('navigation')[0].nextHopProtocol") == "h2"
             page.fill("#id_username", "root")

@@ -1,10 +1,14 @@
 """omero-web-standalone: supervisor runs gunicorn and nginx in one container."""
 
+import os
+import tempfile
+import time
+
 import pytest
 import requests
 
-from contract import NGINX_PORT, WEB_PORT
-from docker_helpers import STANDALONE_IMAGE, Container, Standin, assert_login_and_logout, docker
+from contract import NGINX_HTTPS_PORT, NGINX_PORT, WEB_PORT
+from docker_helpers import STANDALONE_IMAGE, Container, Standin, assert_login_and_logout, docker, scaled
 
 SUPERVISORCTL = ["supervisorctl", "-c", "/opt/omero/web/defaults/supervisord.conf"]
 
@@ -68,3 +72,49 @@ def test_login_against_the_standin(prefix):
             standalone.remove()
     finally:
         standin.remove()
+
+
+def test_https_self_signed_with_a_volume():
+    """docs/https.md's `docker run` of the standalone image: HTTPS on 8443 with a certificate made
+    once in a volume (kept across a restart), a real login against the stand-in over it, 8080 redirecting."""
+    from test_https import free_port, served_certificate
+
+    port, volume, standin = free_port(), f"owtest-standalone-tls-{os.getpid()}", Standin()
+    public = f"https://localhost:{port}"
+    env = {"OMEROHOST": "omero", "NGINX_HTTPS": "self-signed", "OMERO_WEB_PUBLIC_URL": public}
+    docker_args = (*standin.docker_args, "-p", f"127.0.0.1:{port}:{NGINX_HTTPS_PORT}",
+                   "-v", f"{volume}:/var/lib/omero-web-nginx/tls")  # fmt: skip
+    standalone = Container(STANDALONE_IMAGE, env=env, port=NGINX_PORT, docker_args=docker_args)
+    try:
+        with tempfile.NamedTemporaryFile("w", suffix=".pem") as certificate:
+            deadline = time.monotonic() + scaled(60)
+            while standalone.exec("test", "-s", "/var/lib/omero-web-nginx/tls/tls.crt").returncode != 0:
+                assert time.monotonic() < deadline and standalone.state()["Running"], standalone.logs()
+                time.sleep(0.5)
+            certificate.write(standalone.exec("cat", "/var/lib/omero-web-nginx/tls/tls.crt").stdout)
+            certificate.flush()
+            wait_https(public, certificate.name)
+            redirect = requests.get(standalone.url + "/webclient/login/", allow_redirects=False, timeout=10)
+            assert (redirect.status_code, redirect.headers["Location"]) == (301, public + "/webclient/login/")
+            assert_login_and_logout(public, verify=certificate.name)
+            before = served_certificate(public)
+            docker("restart", standalone.id, timeout=120)
+            wait_https(public, certificate.name)
+            assert served_certificate(public) == before
+    finally:
+        standalone.remove()
+        standin.remove()
+        docker("volume", "rm", volume, check=False)
+
+
+def wait_https(url, ca, timeout=90):
+    deadline, last = time.monotonic() + scaled(timeout), None
+    while time.monotonic() < deadline:
+        try:
+            last = requests.get(url + "/webclient/login/", verify=ca, timeout=scaled(5))
+            if last.status_code == 200:
+                return
+        except requests.RequestException as error:
+            last = error
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer 200 within {timeout}s (last: {last})")
