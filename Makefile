@@ -182,6 +182,7 @@ base-image:
 bench: venv standin-image
 	$(VENV)/bin/python tests/bench/web.py
 	$(VENV)/bin/python tests/bench/stack.py
+	$(VENV)/bin/python tests/bench/https.py
 	$(VENV)/bin/python tests/bench/arch.py
 	$(VENV)/bin/python tests/bench/cluster.py
 
