@@ -118,13 +118,18 @@ upstream_servers() {
     done
 }
 
+# The pid of the nginx master (the watchers below start beside it and wait for its pid file).
+nginx_master_pid() {
+    while [ ! -s "$OUT/nginx.pid" ]; do sleep 0.1; done
+    cat "$OUT/nginx.pid"
+}
+
 # Beside nginx, for an upstream given by name: look the name up every half second and reload
 # nginx (graceful: requests in flight finish) when the set of addresses changes, e.g. when a
 # replica stops, is recreated with a new address, or is added by `--scale`. A name that stops
 # resolving must do so twice in a row, so one lost DNS answer cannot show the maintenance page.
 follow_upstream() {
-    while [ ! -s "$OUT/nginx.pid" ]; do sleep 0.1; done
-    nginx_pid=$(cat "$OUT/nginx.pid")
+    nginx_pid=$(nginx_master_pid)
     current=$(cat "$OUT/upstream.conf")
     unresolved=0
     while kill -0 "$nginx_pid" 2>/dev/null; do
@@ -165,8 +170,7 @@ self_signed_certificate() {
 # rename), reload nginx gracefully if the new pair passes `nginx -t`, else keep serving the old one.
 certificate_stamp() { cat "$NGINX_TLS_DIR/tls.crt" "$NGINX_TLS_DIR/tls.key" 2>/dev/null | cksum; }
 watch_certificate() {
-    while [ ! -s "$OUT/nginx.pid" ]; do sleep 0.1; done
-    nginx_pid=$(cat "$OUT/nginx.pid")
+    nginx_pid=$(nginx_master_pid)
     current=$(certificate_stamp)
     while kill -0 "$nginx_pid" 2>/dev/null; do
         sleep 2
@@ -279,7 +283,7 @@ fi
 case $NGINX_HTTPS in
     self-signed) self_signed_certificate ;;
     files) [ -r "$NGINX_TLS_DIR/tls.crt" ] && [ -r "$NGINX_TLS_DIR/tls.key" ] ||
-        fail "NGINX_HTTPS=files needs the certificate (with its chain) in $NGINX_TLS_DIR/tls.crt and its key in $NGINX_TLS_DIR/tls.key, readable by uid $(id -u) (NGINX_TLS_DIR; compose: OMERO_WEB_TLS_DIR, the chart: a TLS Secret)." ;;
+        fail "NGINX_HTTPS=files needs the certificate (with its chain) in $NGINX_TLS_DIR/tls.crt and its key in $NGINX_TLS_DIR/tls.key, readable by uid $(id -u) (NGINX_TLS_DIR; compose: OMERO_WEB_TLS_DIR)." ;;
 esac
 nginx -t -q -c "$OUT/nginx.conf" || fail "the rendered configuration was rejected by nginx -t (see above)."
 [ $# -gt 0 ] && exec "$@"
