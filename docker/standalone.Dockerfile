@@ -5,7 +5,7 @@ ARG WEB_IMAGE=omero-web:latest
 FROM ${WEB_IMAGE}
 USER root
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx gettext-base openssl \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx gettext-base openssl acme-tiny ca-certificates \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
            /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/* /etc/nginx/sites-enabled/* \

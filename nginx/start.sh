@@ -41,6 +41,9 @@ check() { # check NAME REGEX EXAMPLE
 : "${NGINX_HTTPS_LISTEN_PORT:=8443}"
 : "${NGINX_TLS_DIR:=/var/lib/omero-web-nginx/tls}"
 : "${NGINX_HSTS_MAX_AGE:=63072000}"
+: "${NGINX_ACME_DIRECTORY:=https://acme-v02.api.letsencrypt.org/directory}"
+: "${NGINX_ACME_EMAIL:=}"
+: "${NGINX_ACME_RENEW_DAYS:=30}"
 : "${OMERO_WEB_PUBLIC_URL:=}"
 : "${NGINX_TRUSTED_PROXIES:=}"
 : "${NGINX_LOGIN_RATE:=30r/m}"
@@ -53,10 +56,13 @@ check NGINX_CLIENT_MAX_BODY_SIZE '[0-9]+[kKmMgG]?' '0 (unlimited), 512m or 2g'
 check NGINX_PROXY_READ_TIMEOUT '[0-9]+(ms|s|m|h)?' '120s or 5m'
 check NGINX_PROXY_SEND_TIMEOUT '[0-9]+(ms|s|m|h)?' '120s or 5m'
 check NGINX_PROXY_CONNECT_TIMEOUT '[0-9]+(ms|s)?' '500ms or 2s'
-check NGINX_HTTPS 'off|files|self-signed' 'off, files or self-signed'
+check NGINX_HTTPS 'off|files|self-signed|acme' 'off, files, self-signed or acme'
 check NGINX_HTTPS_LISTEN_PORT '[0-9]{1,5}' '8443'
 check NGINX_TLS_DIR '(/[A-Za-z0-9._-]+)+' '/var/lib/omero-web-nginx/tls'
 check NGINX_HSTS_MAX_AGE '[0-9]{1,10}' '63072000 (two years) or 0 (no HSTS header)'
+check NGINX_ACME_DIRECTORY 'https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?' 'https://acme-v02.api.letsencrypt.org/directory'
+check NGINX_ACME_EMAIL '([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+)?' 'omero-admin@example.org (or empty: no contact address)'
+check NGINX_ACME_RENEW_DAYS '[1-9][0-9]?' '30 (renew when fewer days remain)'
 check OMERO_WEB_PUBLIC_URL '(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?)?' 'https://omero.example.org'
 check NGINX_TRUSTED_PROXIES '([0-9A-Fa-f.:/]+([ ,]+[0-9A-Fa-f.:/]+)*)?' '10.0.0.0/8,192.168.1.5 (empty: none)'
 check NGINX_LOGIN_RATE 'off|[1-9][0-9]*r/[sm]' '30r/m (per client address), 1r/s, or off'
@@ -77,6 +83,10 @@ if [ "$NGINX_HTTPS" != off ]; then
         https://*) ;;
         *) fail "NGINX_HTTPS=$NGINX_HTTPS needs OMERO_WEB_PUBLIC_URL=https://<the host name users type> (now '$OMERO_WEB_PUBLIC_URL'): nginx redirects to it and names its certificate after it, and the web container marks cookies Secure and trusts that origin." ;;
     esac
+fi
+if [ "$NGINX_HTTPS" = acme ]; then
+    matches "$PUBLIC_HOST" '([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*' ||
+        fail "NGINX_HTTPS=acme needs a host name in OMERO_WEB_PUBLIC_URL (now '$PUBLIC_HOST'): ACME certificates name a DNS name that resolves to this host, and the CA checks it on port 80."
 fi
 
 # The prefix as OMERO.web uses it: no trailing slash, "" for none.
@@ -177,13 +187,76 @@ watch_certificate() {
         next=$(certificate_stamp)
         [ "$next" = "$current" ] && continue
         current=$next
-        if nginx -t -q -c "$OUT/nginx.conf" 2>"$OUT/tls-check.log"; then
-            echo "omero-web-nginx: new certificate in $NGINX_TLS_DIR; reloading nginx" >&2
-            kill -HUP "$nginx_pid"
-        else
-            cat "$OUT/tls-check.log" >&2
-            echo "omero-web-nginx: ERROR: the new certificate or key in $NGINX_TLS_DIR was refused (above); still serving the previous pair" >&2
+        reload_certificate "$nginx_pid" || true
+    done
+}
+reload_certificate() { # reload_certificate NGINX_PID: serve the pair now in NGINX_TLS_DIR if nginx accepts it
+    if nginx -t -q -c "$OUT/nginx.conf" 2>"$OUT/tls-check.log"; then
+        echo "omero-web-nginx: new certificate in $NGINX_TLS_DIR; reloading nginx" >&2
+        kill -HUP "$1"
+    else
+        cat "$OUT/tls-check.log" >&2
+        echo "omero-web-nginx: ERROR: the new certificate or key in $NGINX_TLS_DIR was refused (above); still serving the previous pair" >&2
+        return 1
+    fi
+}
+
+# NGINX_HTTPS=acme: Debian's acme-tiny obtains and renews the certificate over HTTP-01; nginx serves
+# its challenges on the plain port from ACME_WEBROOT. The account key is kept in NGINX_TLS_DIR/acme
+# (a volume) beside the served pair. (uacme, smaller, was tried: it gives up on an authorization
+# that offers a challenge type without a token, such as dns-persist-01, before reaching http-01.)
+ACME_DIR=$NGINX_TLS_DIR/acme
+ACME_WEBROOT=$OUT/acme-challenge
+ACME_CHECK_INTERVAL=43200 # seconds: twice a day, like certbot's timer
+
+# One round: a certificate when none from the CA is served for PUBLIC_HOST yet, when fewer than
+# NGINX_ACME_RENEW_DAYS days remain, or at once with -f; a new key each time. Status 0: served or current.
+acme_round() {
+    force=${1:-}
+    mkdir -p "$ACME_WEBROOT/.well-known/acme-challenge"
+    (
+        flock 9
+        if [ -z "$force" ] && [ "$(cat "$ACME_DIR/host" 2>/dev/null)" = "$PUBLIC_HOST" ] &&
+            openssl x509 -in "$NGINX_TLS_DIR/tls.crt" -noout -checkend $((NGINX_ACME_RENEW_DAYS * 86400)) >/dev/null; then
+            echo "omero-web-nginx: ACME: the certificate for $PUBLIC_HOST is still current ($(openssl x509 -in "$NGINX_TLS_DIR/tls.crt" -noout -enddate); renewed when fewer than $NGINX_ACME_RENEW_DAYS days remain)" >&2
+            exit 0
         fi
+        if [ ! -s "$ACME_DIR/account.key" ]; then
+            (umask 077 && openssl genrsa -out "$ACME_DIR/account.key.new" 4096 2>/dev/null) &&
+                mv "$ACME_DIR/account.key.new" "$ACME_DIR/account.key" || exit 2
+            echo "omero-web-nginx: ACME: a new account key in $ACME_DIR/account.key (keep it with the volume)" >&2
+        fi
+        (umask 077 && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$PUBLIC_HOST" \
+            -addext "subjectAltName=DNS:$PUBLIC_HOST" -keyout "$ACME_DIR/tls.key.new" -out "$ACME_DIR/tls.csr" 2>/dev/null) ||
+            exit 2
+        echo "omero-web-nginx: ACME: asking $NGINX_ACME_DIRECTORY for a certificate for $PUBLIC_HOST (accepting its terms of service)" >&2
+        if ! acme-tiny --account-key "$ACME_DIR/account.key" --csr "$ACME_DIR/tls.csr" --disable-check \
+            --acme-dir "$ACME_WEBROOT/.well-known/acme-challenge" --directory-url "$NGINX_ACME_DIRECTORY" \
+            ${NGINX_ACME_EMAIL:+--contact "mailto:$NGINX_ACME_EMAIL"} >"$ACME_DIR/tls.crt.new" 2>"$OUT/acme.log"; then
+            sed 's/^/acme-tiny: /' "$OUT/acme.log" >&2
+            echo "omero-web-nginx: ERROR: ACME: no certificate for $PUBLIC_HOST from $NGINX_ACME_DIRECTORY (above); still serving the previous one" >&2
+            exit 2
+        fi
+        mv "$ACME_DIR/tls.key.new" "$NGINX_TLS_DIR/tls.key" && mv "$ACME_DIR/tls.crt.new" "$NGINX_TLS_DIR/tls.crt" || exit 2
+        echo "$PUBLIC_HOST" > "$ACME_DIR/host"
+        echo "omero-web-nginx: ACME: new certificate for $PUBLIC_HOST ($(openssl x509 -in "$NGINX_TLS_DIR/tls.crt" -noout -enddate))" >&2
+        reload_certificate "$(nginx_master_pid)"
+    ) 9>"$OUT/acme.lock"
+}
+
+# Beside nginx: a round at once (the temporary self-signed certificate is served until the first
+# one arrives), then twice a day; after a failure again in 5 minutes, doubling up to twice a day.
+renew_certificate() {
+    nginx_pid=$(nginx_master_pid)
+    retry=300
+    while kill -0 "$nginx_pid" 2>/dev/null; do
+        if acme_round; then
+            wait=$ACME_CHECK_INTERVAL retry=300
+        else
+            wait=$retry retry=$((retry * 2 > ACME_CHECK_INTERVAL ? ACME_CHECK_INTERVAL : retry * 2))
+            echo "omero-web-nginx: ACME: next attempt in $wait s" >&2
+        fi
+        sleep "$wait"
     done
 }
 
@@ -248,6 +321,15 @@ case $NGINX_LOGIN_RATE in
 esac
 TRUSTED=$(printf '%s' "$NGINX_TRUSTED_PROXIES" | tr ',' ' ')
 
+# `docker compose exec nginx omero-web-nginx acme-renew`: renew now (the running nginx serves the
+# challenge and is reloaded), e.g. after a key compromise or to test the path.
+if [ "${1:-}" = acme-renew ]; then
+    [ "$NGINX_HTTPS" = acme ] || { echo "ERROR: acme-renew: NGINX_HTTPS is '$NGINX_HTTPS', not acme." >&2; exit 2; }
+    [ -s "$OUT/nginx.pid" ] || { echo "ERROR: acme-renew: nginx is not running in this container." >&2; exit 2; }
+    acme_round -f
+    exit
+fi
+
 mkdir -p "$OUT/server.d" "$OUT/http.d" "$OUT/app.d"
 rm -f "$OUT"/server.d/*.conf "$OUT"/http.d/*.conf "$OUT"/app.d/*.conf "$OUT/nginx.pid"
 envsubst "$ALLOWED" < "$TEMPLATES/nginx.conf.template" > "$OUT/nginx.conf"
@@ -282,11 +364,19 @@ if [ "${1:-}" = render ]; then
 fi
 case $NGINX_HTTPS in
     self-signed) self_signed_certificate ;;
+    acme) if [ ! -s "$NGINX_TLS_DIR/tls.crt" ]; then
+            self_signed_certificate
+            echo "omero-web-nginx: ACME: serving that temporary certificate until the first one from $NGINX_ACME_DIRECTORY arrives" >&2
+        fi
+        mkdir -p "$ACME_DIR" ;;
     files) [ -r "$NGINX_TLS_DIR/tls.crt" ] && [ -r "$NGINX_TLS_DIR/tls.key" ] ||
         fail "NGINX_HTTPS=files needs the certificate (with its chain) in $NGINX_TLS_DIR/tls.crt and its key in $NGINX_TLS_DIR/tls.key, readable by uid $(id -u) (NGINX_TLS_DIR; compose: OMERO_WEB_TLS_DIR)." ;;
 esac
 nginx -t -q -c "$OUT/nginx.conf" || fail "the rendered configuration was rejected by nginx -t (see above)."
 [ $# -gt 0 ] && exec "$@"
 is_address "$UPSTREAM_HOST" || follow_upstream &
-[ "$NGINX_HTTPS" = off ] || watch_certificate &
+case $NGINX_HTTPS in
+    files | self-signed) watch_certificate & ;;
+    acme) renew_certificate & ;;
+esac
 exec nginx -c "$OUT/nginx.conf" -g 'daemon off;'

@@ -162,9 +162,10 @@ class Standin:
 class Stack:
     """The repository's compose.yaml as a uniquely named project, nginx on a random 127.0.0.1 port."""
 
-    def __init__(self, name, env=None, scale_web=1, standin=False):
+    def __init__(self, name, env=None, scale_web=1, standin=False, overlays=()):
         """`env`: compose variables (OMERO_WEB_PREFIX ...) and CONFIG_* lines for the web service.
-        `standin`: add compose.test.yaml, the OMERO.server stand-in as `omero`, which web uses."""
+        `standin`: add compose.test.yaml, the OMERO.server stand-in as `omero`, which web uses.
+        `overlays`: more compose files (paths in the repository), after those."""
         self.project = f"owtest-{name}-{os.getpid()}"
         env = env or {}
         self.env_file = tempfile.NamedTemporaryFile("w", prefix=f"{self.project}-", suffix=".env", delete=False)
@@ -179,9 +180,11 @@ class Stack:
         }
         self.scale_web = scale_web
         self.standin = standin
+        self.overlays = list(overlays)
 
     def compose(self, *args, check=True, timeout=300):
         names = ["compose.yaml", "compose.test.yaml"] if self.standin else ["compose.yaml"]
+        names += self.overlays
         if slowdown() > 1:
             names.append("tests/stack/emulated.yaml")
         files = [arg for name in names for arg in ("-f", os.path.join(REPO, name))]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the chart tools from the Go module proxy into a cache (once per version), and prints the
+# Builds the chart (and test) tools from the Go module proxy into a cache (once per version), and prints the
 # directory holding them: helm3 and helm4 (and helm, Helm 3), kubeconform, kube-score, and the
 # release's crane and actionlint. Each tool is built in a throw-away
 # wrapper module (`go install pkg@version` fails for some modules). Needs Go; nothing is downloaded
@@ -14,10 +14,11 @@ KUBECONFORM_VERSION=$(pin KUBECONFORM_VERSION)
 KUBE_SCORE_VERSION=$(pin KUBE_SCORE_VERSION)  # the linter (kube-linter's modules are refused by the proxy here)
 CRANE_VERSION=$(pin CRANE_VERSION)
 ACTIONLINT_VERSION=$(pin ACTIONLINT_VERSION)
+PEBBLE_VERSION=$(pin PEBBLE_VERSION)  # the ACME server of the HTTPS tests
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/omero-web-containers/tools
 BIN=$CACHE/bin-helm-$HELM3_VERSION-$HELM4_VERSION-kubeconform-$KUBECONFORM_VERSION-kube-score-$KUBE_SCORE_VERSION-crane-$CRANE_VERSION-actionlint-$ACTIONLINT_VERSION
 
-build() {  # name module package version
+build() {  # name module package version [module directory to keep beside it, as name-files]
     local name=$1 module=$2 package=$3 version=$4 work
     [ -x "$BIN/$name" ] && return
     echo "Building $name $version from the Go module proxy (once; cached in $CACHE)" >&2
@@ -28,6 +29,7 @@ build() {  # name module package version
         go mod init omero-web-tools/"$name" >/dev/null 2>&1
         go get "$module@$version" >&2
         go build -trimpath -ldflags "-s -w" -o "$BIN/$name" "$package" >&2
+        [ -z "${5:-}" ] || cp -R "$(go list -m -f '{{.Dir}}' "$module")/$5" "$BIN/$name-files"
     )
     rm -rf "$work"
 }
@@ -40,6 +42,12 @@ build kubeconform github.com/yannh/kubeconform github.com/yannh/kubeconform/cmd/
 build kube-score github.com/zegl/kube-score github.com/zegl/kube-score/cmd/kube-score "$KUBE_SCORE_VERSION"
 build crane github.com/google/go-containerregistry github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION"
 build actionlint github.com/rhysd/actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION"
+# Pebble with its test certificates (the ACME API's TLS key and CA): its version in the name, so the
+# directory of the other tools stays valid.
+build "pebble-$PEBBLE_VERSION" github.com/letsencrypt/pebble/v2 github.com/letsencrypt/pebble/v2/cmd/pebble \
+    "$PEBBLE_VERSION" test
+ln -sfn "pebble-$PEBBLE_VERSION" "$BIN/pebble"
+ln -sfn "pebble-$PEBBLE_VERSION-files" "$BIN/pebble-files"
 # The Go caches are large (GBs) and only needed to build: keep the binaries only.
 chmod -R u+w "$CACHE/gopath" 2>/dev/null || true
 rm -rf "$CACHE/gopath" "$CACHE/gocache"

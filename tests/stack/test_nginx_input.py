@@ -28,6 +28,10 @@ from docker_helpers import NGINX_IMAGE, docker
         ("NGINX_LOGIN_RATE", "5"),
         ("NGINX_LOGIN_BURST", "-1"),
         ("OMERO_WEB_PUBLIC_URL", "https://omero.example.org; return 200"),
+        ("NGINX_ACME_DIRECTORY", "http://acme.example.org/directory"),  # the ACME API is https only
+        ("NGINX_ACME_DIRECTORY", "https://acme.example.org/dir --ca x"),
+        ("NGINX_ACME_EMAIL", "admin@example.org --contact x"),
+        ("NGINX_ACME_RENEW_DAYS", "0"),
     ],
 )
 def test_refused(name, value):
@@ -72,6 +76,25 @@ def test_https_needs_an_https_public_url(public_url):
     result = docker("run", "--rm", *env, NGINX_IMAGE, check=False)
     assert result.returncode == 2
     assert "NGINX_HTTPS=self-signed needs OMERO_WEB_PUBLIC_URL=https://" in result.stderr
+
+
+def test_acme_needs_a_host_name():
+    env = ["-e", "NGINX_HTTPS=acme", "-e", "OMERO_WEB_PUBLIC_URL=https://192.0.2.10"]
+    result = docker("run", "--rm", *env, NGINX_IMAGE, check=False)
+    assert result.returncode == 2
+    assert "NGINX_HTTPS=acme needs a host name in OMERO_WEB_PUBLIC_URL (now '192.0.2.10')" in result.stderr
+
+
+def test_acme_renew_outside_acme_mode_says_so():
+    result = docker("run", "--rm", NGINX_IMAGE, "acme-renew", check=False)
+    assert result.returncode == 2 and "acme-renew: NGINX_HTTPS is 'off', not acme." in result.stderr
+
+
+def test_render_acme_serves_challenges_on_the_plain_port():
+    env = ["-e", "NGINX_HTTPS=acme", "-e", "OMERO_WEB_PUBLIC_URL=https://omero.example.org"]
+    config = docker("run", "--rm", *env, NGINX_IMAGE, "render").stdout
+    assert "location ^~ /.well-known/acme-challenge/ {" in config and "root /tmp/nginx/acme-challenge;" in config
+    assert "return 301 https://omero.example.org$request_uri;" in config
 
 
 def test_files_mode_names_the_missing_files():

@@ -108,7 +108,8 @@ def test_compose_passes_exactly_the_declared_variables():
             wanted = {f"${{{name}:-{variables[name].default}}}", f"${{{name}:-}}"}
             if passed[name] not in wanted:
                 problems.append(f"compose.yaml: {service} {name}: {passed[name]}, expected one of {sorted(wanted)}")
-    text = read("compose.yaml")
+    # The ports file of HTTPS off is part of the default stack: its defaults are the declared ones.
+    text = read("compose.yaml") + read("compose", "nginx-ports-off.yaml")
     for name, variable in COMPOSE.items():
         uses = re.findall(rf"\$\{{{name}(?::-([^}}]*))?\}}", text)
         if not uses:
@@ -123,11 +124,31 @@ def test_compose_passes_exactly_the_declared_variables():
     problems += [f"compose.yaml reads {n}, undeclared" for n in interpolated - set(COMPOSE) - passed_through]
     assert compose["web"]["environment"]["REDIS_URL"] == f"redis://redis:{REDIS_PORT}/0", "compose.yaml: REDIS_URL"
     assert compose["nginx"]["environment"]["OMERO_WEB_UPSTREAM"] == f"web:{WEB_PORT}", "compose.yaml: upstream"
-    assert compose["nginx"]["ports"] == [
+    fail_with(problems)
+
+
+def test_compose_publishes_the_ports_of_each_https_mode():
+    """compose.yaml takes nginx's ports from compose/nginx-ports-<NGINX_HTTPS>.yaml: one file for
+    every mode nginx/start.sh accepts (a mode without one would stop `docker compose up`)."""
+    nginx = yaml.safe_load(read("compose.yaml"))["services"]["nginx"]
+    assert nginx["extends"] == {"file": "compose/nginx-ports-${NGINX_HTTPS:-off}.yaml", "service": "nginx-ports"}
+    assert "ports" not in nginx
+    modes = re.search(r"^check NGINX_HTTPS '([^']+)'", read("nginx", "start.sh"), re.M).group(1).split("|")
+    files = sorted(f"nginx-ports-{mode}.yaml" for mode in modes + ["https"])
+    assert sorted(os.listdir(os.path.join(REPO, "compose"))) == files
+
+    def ports(mode):
+        return yaml.safe_load(read("compose", f"nginx-ports-{mode}.yaml"))["services"]["nginx-ports"]["ports"]
+
+    assert ports("off") == [
         "${OMERO_WEB_BIND:-127.0.0.1}:${OMERO_WEB_PORT:-8080}:" + str(NGINX_PORT),
         "${OMERO_WEB_BIND:-127.0.0.1}:${OMERO_WEB_HTTPS_PORT:-}:" + str(NGINX_HTTPS_PORT),
     ]
-    fail_with(problems)
+    for mode in set(modes) - {"off"}:  # nginx is the edge: 80 and 443 on every interface
+        assert ports(mode) == [
+            "${OMERO_WEB_BIND:-0.0.0.0}:${OMERO_WEB_PORT:-80}:" + str(NGINX_PORT),
+            "${OMERO_WEB_BIND:-0.0.0.0}:${OMERO_WEB_HTTPS_PORT:-443}:" + str(NGINX_HTTPS_PORT),
+        ], mode
 
 
 def test_nginx_start_script_checks_exactly_the_declared_variables():
