@@ -135,8 +135,9 @@ def test_a_certificate_is_obtained_over_http01_and_served(acme_site):
     assert "ACME: a new account key in" in logs and "asking https://pebble:14000/dir for a certificate" in logs
     assert f"ACME: new certificate for {NAME}" in logs and "ERROR" not in logs, logs
     # curl verifies it for the name (Pebble's root), negotiates HTTP/2, and OMERO.web answers.
-    out = curl("--cacert", site.root, "--resolve", f"{NAME}:{site.port}:127.0.0.1", "--output", "/dev/null",
-               "--write-out", "%{http_code} %{http_version}", f"https://{NAME}:{site.port}/webclient/login/")  # fmt: skip
+    resolve, url = f"{NAME}:{site.port}:127.0.0.1", f"https://{NAME}:{site.port}/webclient/login/"
+    out = curl("--cacert", site.root, "--resolve", resolve, "--output", "/dev/null",
+               "--write-out", "%{http_code} %{http_version}", url)  # fmt: skip
     assert out == "200 2"
     # Port 8080: challenges are answered there (an unknown token: 404), everything else redirects.
     assert (
@@ -206,8 +207,9 @@ def test_a_failed_renewal_says_why_and_keeps_serving_the_certificate(acme_site):
     site = acme_site
     before = wait_issued(site)
     nginx = site.ids("nginx")[0]
-    renewal = subprocess.run(["docker", "exec", "-e", "NGINX_ACME_DIRECTORY=https://pebble:14999/dir", nginx,
-                              "omero-web-nginx", "acme-renew"], capture_output=True, text=True, timeout=scaled(120))  # fmt: skip
+    command = ["docker", "exec", "-e", "NGINX_ACME_DIRECTORY=https://pebble:14999/dir", nginx, "omero-web-nginx",
+               "acme-renew"]  # fmt: skip
+    renewal = subprocess.run(command, capture_output=True, text=True, timeout=scaled(120))
     assert renewal.returncode != 0
     assert "ERROR: ACME: no certificate for omero.test from https://pebble:14999/dir" in renewal.stderr, renewal.stderr
     assert "Connection refused" in renewal.stderr  # acme-tiny's own reason, passed on
