@@ -48,6 +48,9 @@ check() { # check NAME REGEX EXAMPLE
 : "${NGINX_TRUSTED_PROXIES:=}"
 : "${NGINX_LOGIN_RATE:=30r/m}"
 : "${NGINX_LOGIN_BURST:=60}"
+: "${NGINX_OMERO_WS_URL:=}"
+: "${NGINX_OMERO_WS_CA:=/etc/ssl/certs/ca-certificates.crt}"
+: "${NGINX_OMERO_WS_TLS_NAME:=}"
 
 check OMERO_WEB_UPSTREAM '([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}' 'web:4080 or 127.0.0.1:4080'
 check OMERO_WEB_PREFIX '(/[A-Za-z0-9._~-]+)*/?' '/omero (or empty for none)'
@@ -67,6 +70,9 @@ check OMERO_WEB_PUBLIC_URL '(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._
 check NGINX_TRUSTED_PROXIES '([0-9A-Fa-f.:/]+([ ,]+[0-9A-Fa-f.:/]+)*)?' '10.0.0.0/8,192.168.1.5 (empty: none)'
 check NGINX_LOGIN_RATE 'off|[1-9][0-9]*r/[sm]' '30r/m (per client address), 1r/s, or off'
 check NGINX_LOGIN_BURST '[0-9]{1,6}' '60'
+check NGINX_OMERO_WS_URL '(wss?://([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5})?' 'wss://omero.example.org:4066 or ws://omero:4065 (empty: no /omero-ws)'
+check NGINX_OMERO_WS_CA '(/[A-Za-z0-9._-]+)+' '/etc/omero-web/omero-server-ca.pem'
+check NGINX_OMERO_WS_TLS_NAME '([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)?' 'omero.example.org (the name in OMERO.server'"'"'s certificate)'
 for port in NGINX_LISTEN_PORT NGINX_HTTPS_LISTEN_PORT; do
     eval "value=\${$port}"
     [ "$value" -ge 1 ] && [ "$value" -le 65535 ] || fail "$port='$value' is not a port number (1-65535)."
@@ -112,19 +118,20 @@ is_address() { matches "$1" '[0-9]+(\.[0-9]+){3}|\[[0-9A-Fa-f:.]+\]'; }
 # max_fails=0: a replica that failed once is not set aside, so nginx never answers "no live
 # upstreams" while one replica is stopping and another had a passing error; a request goes to
 # the next replica at once when its connection is refused (500 ms at most for a vanished address).
-upstream_servers() {
-    if is_address "$UPSTREAM_HOST"; then
-        echo "server $OMERO_WEB_UPSTREAM;"
+upstream_servers() { # [HOST PORT]: OMERO_WEB_UPSTREAM's by default
+    host=${1:-$UPSTREAM_HOST} port=${2:-$UPSTREAM_PORT}
+    if is_address "$host"; then
+        echo "server $host:$port;"
         return
     fi
-    addresses=$(getent ahosts "$UPSTREAM_HOST" | awk '$2 == "STREAM" { print $1 }' | sort -u)
+    addresses=$(getent ahosts "$host" | awk '$2 == "STREAM" { print $1 }' | sort -u)
     if [ -z "$addresses" ]; then # no replica running: answer the maintenance page at once
-        echo "server 127.0.0.1:$UPSTREAM_PORT down;  # $UPSTREAM_HOST resolves to no address"
+        echo "server 127.0.0.1:$port down;  # $host resolves to no address"
         return
     fi
     for address in $addresses; do
         case $address in *:*) address="[$address]" ;; esac
-        echo "server $address:$UPSTREAM_PORT max_fails=0;"
+        echo "server $address:$port max_fails=0;"
     done
 }
 
@@ -314,6 +321,49 @@ login_limit_zone() {
     echo 'limit_req_status 429;'
 }
 
+# NGINX_OMERO_WS_URL: /omero-ws, OMERO.server's websocket transport for OMERO clients (omero-py, Insight)
+# through the site's address. Upgrade requests only (anything else: 426, answered here: over HTTP/2 the
+# server's own 426 would carry an Upgrade header, which HTTP/2 clients refuse); wss:// is verified
+# against NGINX_OMERO_WS_CA for NGINX_OMERO_WS_TLS_NAME. The name is resolved at start.
+WS_SCHEME=${NGINX_OMERO_WS_URL%%://*}
+WS_AUTHORITY=${NGINX_OMERO_WS_URL#*://}
+WS_HOST=${WS_AUTHORITY%:*}
+omero_ws() {
+    echo 'upstream omero_ws {'
+    upstream_servers "$WS_HOST" "${WS_AUTHORITY##*:}" | sed 's/^/    /'
+    echo '}'
+}
+omero_ws_location() {
+    echo 'location = /omero-ws {'
+    echo '    if ($http_upgrade !~* "^websocket$") {'
+    printf '%s\n' '        return 426 "/omero-ws is OMERO.server'"'"'s websocket endpoint: websocket connections only\n";'
+    echo '    }'
+    if [ "$WS_SCHEME" = wss ]; then
+        echo '    proxy_pass https://omero_ws;'
+        echo '    proxy_ssl_verify on;'
+        echo "    proxy_ssl_trusted_certificate $NGINX_OMERO_WS_CA;"
+        echo '    proxy_ssl_verify_depth 4;'
+        echo '    proxy_ssl_server_name on;'
+        echo "    proxy_ssl_name ${NGINX_OMERO_WS_TLS_NAME:-$WS_HOST};"
+        echo '    proxy_ssl_protocols TLSv1.2 TLSv1.3;'
+    else
+        echo '    proxy_pass http://omero_ws;'
+    fi
+    echo '    proxy_http_version 1.1;'
+    echo '    proxy_set_header Upgrade $http_upgrade;'
+    echo '    proxy_set_header Connection "upgrade";'
+    echo '    proxy_set_header X-Forwarded-For $remote_addr;'
+    echo '    proxy_set_header X-Real-IP $remote_addr;'
+    echo '    proxy_connect_timeout 5s;'
+    echo '    proxy_read_timeout 1d;  # an idle OMERO session stays open'
+    echo '    proxy_send_timeout 1d;'
+    echo '    error_page 502 504 = @omero_ws_unreachable;  # not the maintenance page: OMERO.web is fine'
+    echo '}'
+    echo 'location @omero_ws_unreachable {'
+    printf '%s\n' "    return 502 \"OMERO.server's websocket endpoint ($NGINX_OMERO_WS_URL) did not answer, or its certificate was refused: see nginx's log\\n\";"
+    echo '}'
+}
+
 # Retry-After of the 429 page: the time one more login POST is allowed again.
 case $NGINX_LOGIN_RATE in
     *r/m) LOGIN_RETRY_AFTER=$(((60 + ${NGINX_LOGIN_RATE%r/m} - 1) / ${NGINX_LOGIN_RATE%r/m})) ;;
@@ -349,6 +399,14 @@ if [ "$NGINX_HTTPS" != off ]; then
     envsubst "$ALLOWED" < "$TEMPLATES/https-redirect.conf.template" > "$OUT/http.d/https-redirect.conf"
 fi
 
+if [ -n "$NGINX_OMERO_WS_URL" ]; then
+    case $NGINX_OMERO_WS_URL in
+        wss://*) [ -r "$NGINX_OMERO_WS_CA" ] || [ "${1:-}" = render ] ||
+            fail "NGINX_OMERO_WS_URL=$NGINX_OMERO_WS_URL: the CA bundle NGINX_OMERO_WS_CA=$NGINX_OMERO_WS_CA is not readable by uid $(id -u); mount OMERO.server's CA (or its self-signed certificate) there." ;;
+    esac
+    omero_ws > "$OUT/http.d/omero-ws.conf"
+    omero_ws_location > "$OUT/server.d/omero-ws.conf"
+fi
 upstream_servers > "$OUT/upstream.conf"
 
 if [ "${1:-}" = render ]; then

@@ -83,8 +83,18 @@ class Container:
             timeout=scaled(120),
         )
 
-    def wait_http(self, path="/webgateway/", timeout=60, status=200):
-        """Poll until `path` answers `status`; return the response."""
+    def wait_file(self, path, timeout=60):
+        """The contents of `path` in the container once it exists and is not empty (e.g. a certificate it makes)."""
+        deadline = time.monotonic() + scaled(timeout)
+        while self.exec("test", "-s", path).returncode != 0:
+            assert time.monotonic() < deadline, f"{path} was not made within {timeout}s:\n{self.logs()}"
+            assert self.state()["Running"], f"container exited:\n{self.logs()}"
+            time.sleep(0.5)
+        return self.exec("cat", path).stdout
+
+    def wait_http(self, path="/webgateway/", timeout=60, status=200, base=None, verify=True):
+        """Poll until `path` answers `status`; return the response. `base`: another address of the
+        container (e.g. its HTTPS one), `verify`: the CA file for it."""
         timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         last = None
@@ -92,7 +102,7 @@ class Container:
             if not self.state()["Running"]:
                 raise AssertionError(f"container exited:\n{self.logs()}")
             try:
-                last = requests.get(self.url + path, timeout=scaled(5))
+                last = requests.get((base or self.url) + path, timeout=scaled(5), verify=verify)
                 if last.status_code == status:
                     return last
             except requests.RequestException as error:

@@ -2,13 +2,12 @@
 
 import os
 import tempfile
-import time
 
 import pytest
 import requests
 
 from contract import NGINX_HTTPS_PORT, NGINX_PORT, WEB_PORT
-from docker_helpers import STANDALONE_IMAGE, Container, Standin, assert_login_and_logout, docker, scaled
+from docker_helpers import STANDALONE_IMAGE, Container, Standin, assert_login_and_logout, docker
 
 SUPERVISORCTL = ["supervisorctl", "-c", "/opt/omero/web/defaults/supervisord.conf"]
 
@@ -87,34 +86,17 @@ def test_https_self_signed_with_a_volume():
     standalone = Container(STANDALONE_IMAGE, env=env, port=NGINX_PORT, docker_args=docker_args)
     try:
         with tempfile.NamedTemporaryFile("w", suffix=".pem") as certificate:
-            deadline = time.monotonic() + scaled(60)
-            while standalone.exec("test", "-s", "/var/lib/omero-web-nginx/tls/tls.crt").returncode != 0:
-                assert time.monotonic() < deadline and standalone.state()["Running"], standalone.logs()
-                time.sleep(0.5)
-            certificate.write(standalone.exec("cat", "/var/lib/omero-web-nginx/tls/tls.crt").stdout)
+            certificate.write(standalone.wait_file("/var/lib/omero-web-nginx/tls/tls.crt"))
             certificate.flush()
-            wait_https(public, certificate.name)
+            standalone.wait_http("/webclient/login/", timeout=90, base=public, verify=certificate.name)
             redirect = requests.get(standalone.url + "/webclient/login/", allow_redirects=False, timeout=10)
             assert (redirect.status_code, redirect.headers["Location"]) == (301, public + "/webclient/login/")
             assert_login_and_logout(public, verify=certificate.name)
             before = served_certificate(public)
             docker("restart", standalone.id, timeout=120)
-            wait_https(public, certificate.name)
+            standalone.wait_http("/webclient/login/", timeout=90, base=public, verify=certificate.name)
             assert served_certificate(public) == before
     finally:
         standalone.remove()
         standin.remove()
         docker("volume", "rm", volume, check=False)
-
-
-def wait_https(url, ca, timeout=90):
-    deadline, last = time.monotonic() + scaled(timeout), None
-    while time.monotonic() < deadline:
-        try:
-            last = requests.get(url + "/webclient/login/", verify=ca, timeout=scaled(5))
-            if last.status_code == 200:
-                return
-        except requests.RequestException as error:
-            last = error
-        time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer 200 within {timeout}s (last: {last})")
