@@ -5,13 +5,12 @@ certificate for `omero-server`), with a real websocket client (Python `websocket
 import os
 import shutil
 import ssl
-import subprocess
 import tempfile
 
 import pytest
 import requests
 import websockets.exceptions
-from test_https import curl
+from test_https import curl, issue, make_ca
 from websockets.sync.client import connect
 
 from contract import NGINX_HTTPS_PORT, NGINX_PORT
@@ -22,16 +21,6 @@ LIBRARY = os.path.dirname(os.path.dirname(websockets.__file__))  # the host venv
 CA_IN_NGINX = "/etc/omero-web/omero-server-ca.pem"
 
 
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def make_ca(work, name):
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
-            "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.crt", cwd=work)  # fmt: skip
-    os.chmod(os.path.join(work, f"{name}.crt"), 0o644)
-
-
 @pytest.fixture(scope="module")
 def network():
     """A network with the websocket stand-in as `omero-server`, its certificate from the CA `server-ca`."""
@@ -39,13 +28,7 @@ def network():
     os.chmod(work, 0o755)
     make_ca(work, "server-ca")
     make_ca(work, "other-ca")  # trusted by nobody's server: the wrong CA
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=omero-server",
-            "-keyout", "server.key", "-out", "server.csr", cwd=work)  # fmt: skip
-    with open(os.path.join(work, "san.ext"), "w") as ext:
-        ext.write("subjectAltName=DNS:omero-server\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "server-ca.crt", "-CAkey", "server-ca.key", "-days", "30",
-            "-extfile", "san.ext", "-out", "server.crt", cwd=work)  # fmt: skip
-    os.chmod(os.path.join(work, "server.key"), 0o644)
+    issue(work, "server", ca="server-ca", host="omero-server")
     name = f"owtest-ws-{os.getpid()}"
     docker("network", "create", name)
     upstream = Container(
