@@ -5,14 +5,19 @@ namespace that enforces the `restricted` Pod Security Standard. Everything is re
 127.0.0.1: NodePorts that kube-proxy binds to loopback only, or `kubectl port-forward`. Every
 request has a deadline."""
 
+import glob
 import json
+import os
 import re
 import socket
 import subprocess
+import zipfile
 from urllib.parse import urljoin
 
 import pytest
 import requests
+import websockets
+from websockets.sync.client import connect
 
 import chart_history
 from cluster_helpers import (
@@ -41,6 +46,7 @@ from docker_helpers import (
     assert_no_unknown_calls,
 )
 from load import failures, summary
+from tls_helpers import issue, make_ca
 
 # Run in the web container: SIGTERM to gunicorn's master, the child of tini (PID 1 itself ignores
 # signals sent from inside its own container).
@@ -76,6 +82,45 @@ spec:
   selector: {{app: omero-standin}}
   ports: [{{name: tcp, port: 4063}}, {{name: ssl, port: 4064}}]
 """
+# The websocket stand-in (tests/stack/upstreams/websocket.py) as `omero-ws`, on the web image's Python.
+WEBSOCKET_UPSTREAM = os.path.join(REPO, "tests", "stack", "upstreams", "websocket.py")
+OMERO_WS = f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: omero-ws, labels: {{app: omero-ws}}}}
+spec:
+  selector: {{matchLabels: {{app: omero-ws}}}}
+  template:
+    metadata: {{labels: {{app: omero-ws}}}}
+    spec:
+      automountServiceAccountToken: false
+      securityContext: {{runAsNonRoot: true, runAsUser: 999, seccompProfile: {{type: RuntimeDefault}}}}
+      containers:
+        - name: websocket
+          image: {WEB_IMAGE}
+          imagePullPolicy: Never
+          command: [python3, /srv/code/websocket.py, /srv/tls/tls.crt, /srv/tls/tls.key]
+          env: [{{name: PYTHONPATH, value: /srv/code/websockets.zip}}]
+          ports: [{{containerPort: 4065}}, {{containerPort: 4066}}]
+          readinessProbe: {{tcpSocket: {{port: 4066}}, periodSeconds: 2}}
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities: {{drop: [ALL]}}
+          volumeMounts:
+            - {{name: code, mountPath: /srv/code}}
+            - {{name: tls, mountPath: /srv/tls}}
+      volumes:
+        - {{name: code, configMap: {{name: omero-ws-code}}}}
+        - {{name: tls, secret: {{secretName: omero-ws-tls, defaultMode: 0444}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: omero-ws}}
+spec:
+  selector: {{app: omero-ws}}
+  ports: [{{name: ws, port: 4065}}, {{name: wss, port: 4066}}]
+"""
 STOP_GUNICORN = """
 import os, signal
 for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -110,10 +155,36 @@ def plain(cluster):
 
 
 @pytest.fixture(scope="module")
-def prefixed(cluster):
+def omero_ws(cluster, tmp_path_factory):
+    """A stand-in for OMERO.server's websocket ports as `omero-ws` (tests/stack/upstreams/websocket.py,
+    echo on ws 4065 and wss 4066, its certificate from a test CA), with the host's `websockets`
+    library as a zip; the CA in the ConfigMap `omero-ws-ca`, as a site would give OMERO.server's."""
+    work = tmp_path_factory.mktemp("omero-ws")
+    make_ca(work, "ca")
+    issue(work, "server", host="omero-ws")
+    library = os.path.dirname(websockets.__file__)
+    with zipfile.ZipFile(work / "websockets.zip", "w") as archive:
+        for path in glob.glob(os.path.join(library, "**", "*.py"), recursive=True):
+            archive.write(path, os.path.relpath(path, os.path.dirname(library)))
+    kubectl(cluster, "create", "configmap", "omero-ws-ca", f"--from-file=ca.crt={work / 'ca.crt'}")
+    kubectl(cluster, "create", "configmap", "omero-ws-code", f"--from-file={WEBSOCKET_UPSTREAM}",
+            f"--from-file={work / 'websockets.zip'}")  # fmt: skip
+    kubectl(cluster, "create", "secret", "tls", "omero-ws-tls", f"--cert={work / 'server.crt'}",
+            f"--key={work / 'server.key'}")  # fmt: skip
+    kubectl(cluster, "apply", "-f", "-", stdin=OMERO_WS)
+    kubectl(cluster, "rollout", "status", "deployment/omero-ws", "--timeout=120s", timeout=150)
+    yield "wss://omero-ws:4066"
+    logs = kubectl(cluster, "logs", "deployment/omero-ws").stdout
+    assert "listening on 4065" in logs, logs
+
+
+@pytest.fixture(scope="module")
+def prefixed(cluster, omero_ws):
+    """A release under /omero with CORS, two plugins, an Ingress and /omero-ws (wss, the CA from a ConfigMap)."""
     url = install(
         cluster, "prefixed", 30081, "--set", "prefix=/omero", "--set", "cors.origins={https://app.example.org}",
-        "--set", "plugins={figure,iviewer}",
+        "--set", "plugins={figure,iviewer}", "--set", "ingress.enabled=true", "--set", f"nginx.omeroWs.url={omero_ws}",
+        "--set", "nginx.omeroWs.ca.configMap=omero-ws-ca",
     )  # fmt: skip
     return cluster, url
 
@@ -169,6 +240,27 @@ def test_two_releases_side_by_side_with_a_prefix_and_cors(plain, prefixed):
         assert f"deployment.apps/{release}-omero-web" in names and f"secret/{release}-omero-web-generated" in names
         assert f"networkpolicy.networking.k8s.io/{release}-omero-web" in names
     assert get(plain[1] + "/webclient/login/").status_code == 200
+
+
+def test_omero_ws_through_the_sidecar_with_the_users_address(prefixed):
+    """nginx.omeroWs: a websocket client exchanges messages with the stand-in through the pod's
+    sidecar (wss verified against the CA from the ConfigMap); the address it gives as the
+    X-Forwarded-For of a proxy in the cluster (nginx.trustedProxies' default) is the one nginx logs
+    and passes on. A plain GET gets 426, and the Ingress routes /omero-ws beside the prefix."""
+    env, url = prefixed
+    user = "203.0.113.7"
+    uri = url.replace("http://", "ws://") + "/omero-ws"
+    with connect(uri, open_timeout=10, close_timeout=5, additional_headers={"X-Forwarded-For": user}) as connection:
+        connection.send("hello OMERO")
+        assert connection.recv(timeout=10) == "hello OMERO"
+        connection.send("whoami")
+        assert json.loads(connection.recv(timeout=10)) == {"path": "/omero-ws", "x-forwarded-for": user}
+    assert get(url + "/omero-ws").status_code == 426
+    logs = kubectl(env, "logs", "deployment/prefixed-omero-web", "-c", "nginx").stdout
+    assert re.search(rf'^{re.escape(user)} .*"GET /omero-ws HTTP/1.1" 101 ', logs, re.M), logs[-2000:]
+    ingress = json.loads(kubectl(env, "get", "ingress", "prefixed-omero-web", "-o", "json").stdout)
+    paths = {(p["path"], p["pathType"]) for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
+    assert paths == {("/omero", "Prefix"), ("/omero-ws", "Exact")}
 
 
 def test_web_process_down_gives_the_maintenance_page(plain):

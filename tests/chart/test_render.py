@@ -16,7 +16,7 @@ import yaml
 
 import chart_history
 from contract import KUBERNETES_SCHEMA_VERSIONS, KUBERNETES_VERSION, NGINX_PORT, REDIS_PORT, WEB_PORT
-from docker_helpers import WEB_IMAGE, docker
+from docker_helpers import NGINX_IMAGE, WEB_IMAGE, docker
 from entrypoint import env_to_key
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -317,6 +317,44 @@ def test_probes_ingress_and_route_follow_the_prefix(render):
     assert route["spec"]["parentRefs"] == [{"name": "gateway", "namespace": "gateway-system"}]
 
 
+def test_omero_ws_is_wired_routed_and_allowed_out(render):
+    """nginx.omeroWs: the sidecar's variables (the CA mounted where NGINX_OMERO_WS_CA says), the
+    Ingress and the HTTPRoute route /omero-ws beside the prefix, the NetworkPolicy lets the pods
+    reach the URL's port; and the rendered variables pass the nginx image's own validation."""
+    objects = render("omero-ws-values.yaml")
+    nginx = env(objects, "nginx")
+    assert nginx["NGINX_OMERO_WS_URL"] == "wss://omero.example.org:4066"
+    assert nginx["NGINX_OMERO_WS_TLS_NAME"] == "omero-server"
+    (mount,) = [m for m in container(objects, "nginx")["volumeMounts"] if m["name"] == "omero-ws-ca"]
+    assert os.path.join(mount["mountPath"], "ca.pem") == nginx["NGINX_OMERO_WS_CA"] and mount["readOnly"]
+    volumes = {v["name"]: v for v in web_deployment(objects)["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["omero-ws-ca"]["secret"] == {"secretName": "omero-server-ca",
+                                                "items": [{"key": "ca.crt", "path": "ca.pem"}]}  # fmt: skip
+    (ingress,) = of_kind(objects, "Ingress")
+    paths = [(p["path"], p["pathType"]) for p in ingress["spec"]["rules"][0]["http"]["paths"]]
+    assert paths == [("/omero", "Prefix"), ("/omero-ws", "Exact")]
+    (route,) = of_kind(objects, "HTTPRoute")
+    assert route["spec"]["rules"][0]["matches"][1] == {"path": {"type": "Exact", "value": "/omero-ws"}}
+    web_policy = [p for p in of_kind(objects, "NetworkPolicy") if not p["metadata"]["name"].endswith("-redis")]
+    ports = {port["port"] for rule in web_policy[0]["spec"]["egress"] for port in rule.get("ports", [])}
+    assert {4064, 4066} <= ports
+    rendered = docker("run", "--rm", *[f"-e{k}={v}" for k, v in nginx.items()], NGINX_IMAGE, "render").stdout
+    assert "location = /omero-ws" in rendered and "proxy_ssl_name omero-server;" in rendered
+    # Without a prefix, / carries it already; a ConfigMap instead of the Secret; no URL: none of it.
+    objects = render("omero-ws-values.yaml", "--set", "prefix=", "--set", "nginx.omeroWs.ca.secret=", "--set",
+                     "nginx.omeroWs.ca.configMap=omero-ca", "--set", "nginx.omeroWs.ca.key=bundle.pem")  # fmt: skip
+    (ingress,) = of_kind(objects, "Ingress")
+    assert [p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]] == ["/"]
+    volumes = {v["name"]: v for v in web_deployment(objects)["spec"]["template"]["spec"]["volumes"]}
+    items = [{"key": "bundle.pem", "path": "ca.pem"}]
+    assert volumes["omero-ws-ca"]["configMap"] == {"name": "omero-ca", "items": items}
+    objects = render("omero-ws-values.yaml", "--set", "nginx.omeroWs.url=")
+    assert not {n for n in env(objects, "nginx") if n.startswith("NGINX_OMERO_WS")}
+    assert "omero-ws-ca" not in {v["name"] for v in web_deployment(objects)["spec"]["template"]["spec"]["volumes"]}
+    (ingress,) = of_kind(objects, "Ingress")
+    assert [p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]] == ["/omero"]
+
+
 def test_ingress_with_class_and_tls(render):
     (ingress,) = of_kind(render("ingress-tls-values.yaml"), "Ingress")
     assert ingress["spec"]["ingressClassName"] == "nginx"
@@ -337,6 +375,9 @@ def test_ingress_with_class_and_tls(render):
         (["--set", "config.omero\\.web\\.secret_key=x"], "secretKey or existingSecret"),
         (["--set", "secretKey=k", "--set", "existingSecret=mine"], "set secretKey or existingSecret, not both"),
         (["--set", "redis.password=p", "--set", "redis.existingSecret=mine"], "redis.password or redis.existingSecret"),
+        (["--set", "nginx.omeroWs.url=wss://omero.example.org/omero-ws"], "url"),
+        (["--set", "nginx.omeroWs.ca.configMap=a", "--set", "nginx.omeroWs.ca.secret=b"],
+         "set nginx.omeroWs.ca.configMap or nginx.omeroWs.ca.secret, not both"),
         # What nginx, the container port or the probes depend on: refused, naming the value.
         (["--set", "config.omero\\.web\\.application_server\\.port=4090"],
          "config.omero.web.application_server.port cannot be set in this chart (gunicorn must listen on 0.0.0.0:4080"),

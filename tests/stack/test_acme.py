@@ -17,8 +17,8 @@ import pytest
 import requests
 from test_https import curl, free_port
 
-from contract import REPO
-from docker_helpers import Stack, scaled
+from contract import NGINX_HTTPS_PORT, NGINX_PORT, REPO
+from docker_helpers import STANDALONE_IMAGE, Container, Stack, scaled
 
 NAME = "omero.test"
 
@@ -54,11 +54,11 @@ def pebble_config(work):
     return path
 
 
-def served(port, ca=None):
-    """(certificate DER, verified) as served for NAME on 127.0.0.1:port; verified against `ca` if given."""
+def served(port, ca=None, name=NAME):
+    """The certificate (DER) served for `name` on 127.0.0.1:port; verified against `ca` if given."""
     context = ssl.create_default_context(cafile=ca) if ca else ssl._create_unverified_context()
     with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as raw:
-        with context.wrap_socket(raw, server_hostname=NAME) as tls:
+        with context.wrap_socket(raw, server_hostname=name) as tls:
             return tls.getpeercert(binary_form=True)
 
 
@@ -113,18 +113,20 @@ def acme_site():
     shutil.rmtree(work)
 
 
-def wait_issued(site, other_than=None, timeout=60):
-    """The certificate served for NAME once it verifies against Pebble's root (and differs from `other_than`)."""
+def wait_issued(site, other_than=None, timeout=60, port=None, name=NAME, logs=None):
+    """The certificate served for `name` on `port` (default the site's) once it verifies against
+    Pebble's root (and differs from `other_than`); `logs()`: what to show otherwise (default nginx's)."""
     deadline, last = time.monotonic() + scaled(timeout), None
     while time.monotonic() < deadline:
         try:
-            certificate = served(site.port, site.root)
+            certificate = served(port or site.port, site.root, name)
             if certificate != other_than:
                 return certificate
         except (ssl.SSLError, OSError) as error:
             last = error
         time.sleep(0.5)
-    raise AssertionError(f"no new certificate from Pebble within {timeout}s ({last})\n{site.logs('nginx')}")
+    shown = logs() if logs else site.logs("nginx")
+    raise AssertionError(f"no new certificate from Pebble within {timeout}s ({last})\n{shown}")
 
 
 def test_a_certificate_is_obtained_over_http01_and_served(acme_site):
@@ -215,3 +217,27 @@ def test_a_failed_renewal_says_why_and_keeps_serving_the_certificate(acme_site):
     assert "Connection refused" in renewal.stderr  # acme-tiny's own reason, passed on
     assert served(site.port, site.root) == before
     assert get(site.port, site.root) == 200
+
+
+def test_the_standalone_image_obtains_its_certificate_the_same_way(acme_site):
+    """docs/https.md's `docker run` of the standalone image with NGINX_HTTPS=acme, on the project's
+    network beside Pebble and the stand-in as `standalone.test`: its own certificate through the
+    real HTTP-01 flow (its port 8080), served over HTTP/2 in front of its OMERO.web."""
+    site, name, port = acme_site, "standalone.test", free_port()
+    env = {"OMEROHOST": "omero", "NGINX_HTTPS": "acme", "OMERO_WEB_PUBLIC_URL": f"https://{name}:{port}",
+           "NGINX_ACME_DIRECTORY": "https://pebble:14000/dir"}  # fmt: skip
+    docker_args = ["--network", f"{site.project}_default", "--network-alias", name,
+                   "-p", f"127.0.0.1:{port}:{NGINX_HTTPS_PORT}",
+                   "-v", f"{site.env['ACME_CA_BUNDLE']}:/etc/ssl/certs/ca-certificates.crt:ro"]  # fmt: skip
+    standalone = Container(STANDALONE_IMAGE, env=env, port=NGINX_PORT, docker_args=docker_args)
+    try:
+        wait_issued(site, port=port, name=name, logs=standalone.logs)
+        standalone.wait_http("/webclient/login/", timeout=90, base=f"https://127.0.0.1:{port}", verify=False)
+        url = f"https://{name}:{port}/webclient/login/"
+        out = curl("--cacert", site.root, "--resolve", f"{name}:{port}:127.0.0.1", "--output", "/dev/null",
+                   "--write-out", "%{http_code} %{http_version}", url)  # fmt: skip
+        assert out == "200 2"
+        logs = standalone.logs()
+        assert f"ACME: new certificate for {name}" in logs and "ERROR" not in logs, logs
+    finally:
+        standalone.remove()

@@ -4,6 +4,7 @@ Debian's chromium. The public name is `localhost` on a port chosen before the st
 (OMERO_WEB_PUBLIC_URL must name it, as a site's names its own)."""
 
 import base64
+import json
 import os
 import socket
 import ssl
@@ -16,7 +17,9 @@ import pytest
 import requests
 from test_plugins import CHROMIUM
 
+from contract import REPO
 from docker_helpers import Stack, WebUser, assert_logged_in, scaled
+from tls_helpers import issue, make_ca
 
 
 def free_port():
@@ -154,28 +157,6 @@ def test_self_signed_certificate_is_kept_across_a_new_container(site):
 # --- NGINX_HTTPS=files: a site's own certificate, renewed on disk ----------------------------------
 
 
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def make_ca(directory, name="ca"):
-    """A test CA, as `name`.key / `name`.crt."""
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
-            "-subj", f"/CN=owtest {name}", "-keyout", f"{name}.key", "-out", f"{name}.crt", cwd=directory)  # fmt: skip
-    os.chmod(os.path.join(directory, f"{name}.crt"), 0o644)
-
-
-def issue(directory, name, ca="ca", host="localhost"):
-    """A key and a certificate for `host` signed by the test CA `ca`, as `name`.key / `name`.crt."""
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={host}",
-            "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=directory)  # fmt: skip
-    with open(os.path.join(directory, "san.ext"), "w") as ext:
-        ext.write(f"subjectAltName=DNS:{host}\n")
-    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key", "-days", "30",
-            "-extfile", "san.ext", "-out", f"{name}.crt", cwd=directory)  # fmt: skip
-    os.chmod(os.path.join(directory, f"{name}.key"), 0o644)  # readable by nginx's uid (a test directory)
-
-
 def install(directory, name, tls_dir):
     """Put a pair in place as a renewal tool does: written beside, then renamed over the old one."""
     for suffix in ("key", "crt"):
@@ -267,3 +248,31 @@ def test_a_key_that_does_not_match_is_refused_and_the_old_pair_kept(own_certific
     assert "the new certificate or key in /var/lib/omero-web-nginx/tls was refused" in site.logs("nginx")
     assert served_certificate(site.public) == before
     assert requests.get(site.public + "/webclient/login/", verify=site.ca, timeout=10).status_code == 200
+
+
+def compose_config(https_mode):
+    """`docker compose config` of compose.yaml with NGINX_HTTPS alone set, as a site's .env would
+    (the tests' own OMERO_WEB_* overrides removed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMERO_WEB_", "NGINX_"))}
+    return subprocess.run(["docker", "compose", "-f", os.path.join(REPO, "compose.yaml"), "config", "--format",
+                           "json"], env=dict(env, NGINX_HTTPS=https_mode), cwd=REPO, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["off", "files", "self-signed", "acme"])
+def test_compose_publishes_the_ports_of_the_https_mode(mode):
+    """One setting: with NGINX_HTTPS on, compose publishes 80 and 443 on every interface; off keeps
+    127.0.0.1:8080 (and the HTTPS port on a free loopback port nothing listens behind)."""
+    config = compose_config(mode)
+    assert config.returncode == 0, config.stderr
+    ports = json.loads(config.stdout)["services"]["nginx"]["ports"]
+    published = {(p["host_ip"], p.get("published", ""), p["target"]) for p in ports}
+    if mode == "off":
+        assert published == {("127.0.0.1", "8080", 8080), ("127.0.0.1", "", 8443)}
+    else:
+        assert published == {("0.0.0.0", "80", 8080), ("0.0.0.0", "443", 8443)}
+
+
+def test_compose_refuses_an_unknown_https_mode_by_its_file_name():
+    config = compose_config("on")
+    assert config.returncode != 0 and "compose/nginx-ports-on.yaml: no such file" in config.stderr, config.stderr

@@ -10,11 +10,12 @@ import tempfile
 import pytest
 import requests
 import websockets.exceptions
-from test_https import curl, issue, make_ca
+from test_https import curl
 from websockets.sync.client import connect
 
 from contract import NGINX_HTTPS_PORT, NGINX_PORT
 from docker_helpers import NGINX_IMAGE, WEB_IMAGE, Container, docker
+from tls_helpers import issue, make_ca
 
 HERE = os.path.dirname(__file__)
 LIBRARY = os.path.dirname(os.path.dirname(websockets.__file__))  # the host venv's, pure Python in the container

@@ -143,6 +143,13 @@ app.kubernetes.io/part-of: omero-web
 {{- end }}
 {{- end }}
 
+{{/* true when nginx serves /omero-ws with a CA bundle of the release's (a ConfigMap or Secret) */}}
+{{- define "omero-web.omeroWsCa" -}}
+{{- with .Values.nginx.omeroWs }}
+{{- if and .url (or .ca.configMap .ca.secret) }}true{{ end }}
+{{- end }}
+{{- end }}
+
 {{/* Settings the values ask for, checked before anything is rendered. */}}
 {{- define "omero-web.validate" -}}
 {{- if and .Values.existingSecret .Values.secretKey }}
@@ -162,6 +169,9 @@ app.kubernetes.io/part-of: omero-web
 {{- end }}
 {{- if and .Values.autoscaling.enabled (not (dig "requests" "cpu" "" .Values.resources.web)) }}
 {{- fail "autoscaling on CPU needs resources.web.requests.cpu" }}
+{{- end }}
+{{- if and .Values.nginx.omeroWs.ca.configMap .Values.nginx.omeroWs.ca.secret }}
+{{- fail "set nginx.omeroWs.ca.configMap or nginx.omeroWs.ca.secret, not both (the one that holds OMERO.server's CA bundle)" }}
 {{- end }}
 {{- if and .Values.prefix (not (hasPrefix "/" .Values.prefix)) }}
 {{- fail (printf "prefix %q must start with /, e.g. /omero" .Values.prefix) }}
