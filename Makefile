@@ -79,13 +79,18 @@ help:
 	@echo "make lock        regenerate the hash-pinned locks from the *.in files"
 	@echo "make clean       remove the images and the test virtualenv"
 
+# The extra CA is left in docker/certs/ (ignored by git) while EXTRA_CA_BUNDLE is given, and
+# replaced only when it changed: builds of both architectures side by side (.ci/run puts it in
+# place before it starts them) see the same build context.
+# DOCKER_BUILD_FLAGS: more `docker build` options, e.g. --cpu-shares=2 for a build in the background.
+DOCKER_BUILD_FLAGS ?=
 build:
-	@rm -f docker/certs/build-extra-ca.crt
-	@if [ -n "$(EXTRA_CA_BUNDLE)" ]; then cp "$(EXTRA_CA_BUNDLE)" docker/certs/build-extra-ca.crt; fi
-	docker build -f docker/web.Dockerfile -t $(WEB_IMAGE) $(BUILD_ARGS) .
-	docker build -f docker/nginx.Dockerfile -t $(NGINX_IMAGE) $(BUILD_ARGS) .
-	docker build -f docker/standalone.Dockerfile -t $(STANDALONE_IMAGE) $(BUILD_ARGS) .
-	@rm -f docker/certs/build-extra-ca.crt
+	@if [ -z "$(EXTRA_CA_BUNDLE)" ]; then rm -f docker/certs/build-extra-ca.crt; \
+	elif ! cmp -s "$(EXTRA_CA_BUNDLE)" docker/certs/build-extra-ca.crt; then \
+		cp "$(EXTRA_CA_BUNDLE)" docker/certs/build-extra-ca.crt; fi
+	docker build $(DOCKER_BUILD_FLAGS) -f docker/web.Dockerfile -t $(WEB_IMAGE) $(BUILD_ARGS) .
+	docker build $(DOCKER_BUILD_FLAGS) -f docker/nginx.Dockerfile -t $(NGINX_IMAGE) $(BUILD_ARGS) .
+	docker build $(DOCKER_BUILD_FLAGS) -f docker/standalone.Dockerfile -t $(STANDALONE_IMAGE) $(BUILD_ARGS) .
 
 # Publish what `make build` and `make build ARCH=arm64` made (local tag SOURCE_TAG): each image per
 # architecture, one multi-arch index per image (IMAGE_TAG, plus the moving tags), the chart as an

@@ -29,6 +29,9 @@ else
     K8S_GO=$(pin "KUBERNETES_${WHICH^^}_GO")
     OUT=$CACHE/k8s-$K8S-etcd-$ETCD-coredns-$COREDNS-$SCRIPT
 fi
+mkdir -p "$CACHE"
+exec 9>"$OUT.lock"
+flock 9  # one build of a version at a time: another caller (.ci/run's, ahead) finishes it first
 if [ -f "$OUT/.done" ]; then echo "$OUT"; exit 0; fi
 [ "$WHICH" = common ] || COMMON=$("$0" common)
 
