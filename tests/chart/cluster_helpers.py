@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 
@@ -120,13 +121,24 @@ def helm(env, *args, **kwargs):
 
 def install(env, release, node_port, *values, chart=CHART):
     """`helm upgrade --install --wait` of the chart with our images, its Service a NodePort that
-    kube-proxy binds to 127.0.0.1 only; returns the base URL."""
+    kube-proxy binds to 127.0.0.1 only; returns the base URL once that port accepts connections
+    (kube-proxy programs a new NodePort after the pods are Ready: on a busy machine, seconds later)."""
     helm(
         env, "upgrade", "--install", release, chart, "--create-namespace", "--wait", "--timeout", "5m",
         *image_values(), "--set", "service.type=NodePort", "--set", f"service.nodePort={node_port}", *values,
         timeout=400,
     )  # fmt: skip
+    wait_until(lambda: accepts(node_port), 30, f"kube-proxy serving NodePort {node_port}")
     return f"http://127.0.0.1:{node_port}"
+
+
+def accepts(port):
+    """Whether 127.0.0.1:port accepts a TCP connection (1 s deadline)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def pods(env, release):

@@ -14,7 +14,7 @@ from test_https import curl
 from websockets.sync.client import connect
 
 from contract import NGINX_HTTPS_PORT, NGINX_PORT
-from docker_helpers import NGINX_IMAGE, WEB_IMAGE, Container, docker
+from docker_helpers import NGINX_IMAGE, STANDALONE_IMAGE, WEB_IMAGE, Container, docker
 from tls_helpers import issue, make_ca
 
 HERE = os.path.dirname(__file__)
@@ -121,3 +121,18 @@ def test_wss_through_an_https_site_over_http2_and_http1(network):
         assert echoed == "hello OMERO"
     finally:
         nginx.remove()
+
+
+def test_the_standalone_image_serves_omero_ws_beside_its_omero_web(network):
+    """The standalone image runs the same start script: /omero-ws (wss, the CA mounted) next to
+    its own OMERO.web's login page."""
+    name, work = network
+    env = {"NGINX_OMERO_WS_URL": "wss://omero-server:4066", "NGINX_OMERO_WS_CA": CA_IN_NGINX}
+    docker_args = ["--network", name, "-v", f"{work}/server-ca.crt:{CA_IN_NGINX}:ro"]
+    standalone = Container(STANDALONE_IMAGE, env=env, port=NGINX_PORT, docker_args=docker_args)
+    try:
+        standalone.wait_http("/webclient/login/", timeout=90)
+        echoed, seen = exchange(standalone.url.replace("http://", "ws://") + "/omero-ws")
+        assert echoed == "hello OMERO" and '"path": "/omero-ws"' in seen
+    finally:
+        standalone.remove()
