@@ -102,6 +102,11 @@ def failures(loop):
     return [a for a in loop.answers if a.error or a.status != 200]
 
 
+def when(answers, since):
+    """Each answer as "+seconds after `since` (time.monotonic): status or error"."""
+    return [f"+{a.sent - since:.1f} s: {a.error or a.status}" for a in answers]
+
+
 def summary(answers):
     """One line: how many, which statuses, errors, slowest."""
     statuses = {}

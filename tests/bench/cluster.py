@@ -40,6 +40,7 @@ from cluster_helpers import (  # noqa: E402
     build_tools,
     cluster_down,
     cluster_up,
+    forget_refused,
     helm,
     install,
     kubectl,
@@ -49,7 +50,7 @@ from cluster_helpers import (  # noqa: E402
 )
 from contract import KUBERNETES_CLUSTERS  # noqa: E402
 from docker_helpers import NGINX_IMAGE, WEB_IMAGE, Stack  # noqa: E402
-from load import failures, summary, wrk  # noqa: E402
+from load import failures, summary, when, wrk  # noqa: E402
 
 RELEASE = "bench"
 NODE_PORT = 30090
@@ -116,6 +117,7 @@ def bench_install(env):
         helm_install = pool.submit(installed)
         wait_until(ready_and_served, 420, "every pod of the release Ready and the login page served")
         helm_done = helm_install.result()
+    forget_refused(NODE_PORT)  # the polls' refused connections (see forget_refused)
     count = len(pods(env, RELEASE))
     print(
         f"(h) helm install, zero values: all {count} pods Ready after {seen['ready'] - started:.1f} s, "
@@ -151,7 +153,8 @@ def bench_upgrade(env, url):
         f"rollout complete after {times['rolled']:.1f} s)"
     )
     print(f"    requests during it (4 loops, 5 s deadline each): {summary(loop.answers)}")
-    print(f"    failed: {len(failed)} (goal 0){': ' + str(failed[:5]) if failed else ''}")
+    sent = "; ".join(when(failed[:10], times["started"]))
+    print(f"    failed: {len(failed)} (goal 0){', sent at ' + sent if failed else ''}")
 
 
 def bench_rate(cluster_url):

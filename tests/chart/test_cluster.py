@@ -45,7 +45,7 @@ from docker_helpers import (
     assert_logged_in,
     assert_no_unknown_calls,
 )
-from load import failures, summary
+from load import failures, summary, when
 from tls_helpers import issue, make_ca
 
 # Run in the web container: SIGTERM to gunicorn's master, the child of tini (PID 1 itself ignores
@@ -308,16 +308,17 @@ def test_logged_in_user_stays_through_a_second_replica_and_a_zero_failure_upgrad
         assert ping.strip() == "200 OK", pod
     key_before = secret_key_digest(env, "plain")
     changed = ["--set", "config.omero\\.web\\.page_size=100"]
-    loop, _ = rolled(env, "plain", url, lambda: install(env, "plain", 30080, *settings, *changed))
+    loop, times = rolled(env, "plain", url, lambda: install(env, "plain", 30080, *settings, *changed))
     print(f"\nupgrade: {summary(loop.answers)}")
-    assert_no_failures(loop)
+    assert_no_failures(loop, times)
     assert assert_logged_in(user)["omeName"] == "root"
     assert secret_key_digest(env, "plain") == key_before
 
 
-def assert_no_failures(loop):
+def assert_no_failures(loop, times):
     failed = failures(loop)
-    assert len(loop.answers) > 100 and not failed, f"{len(failed)} failed of {summary(loop.answers)}: {failed[:5]}"
+    sent = "; ".join(when(failed[:10], times["started"]))
+    assert len(loop.answers) > 100 and not failed, f"{len(failed)} failed of {summary(loop.answers)}, sent at {sent}"
 
 
 def secret_key_digest(env, release):
@@ -403,9 +404,9 @@ def test_upgrade_from_the_previous_chart_version_and_rollback(cluster, standin, 
         ),
         (f"rollback to {version}", lambda: helm(cluster, *rollback, timeout=400)),
     ):
-        loop, _ = rolled(cluster, "prev", url, change)
+        loop, times = rolled(cluster, "prev", url, change)
         print(f"\n{step}: {summary(loop.answers)}")
-        assert_no_failures(loop)
+        assert_no_failures(loop, times)
         assert assert_logged_in(user)["omeName"] == "root", step
         assert secret_key_digest(cluster, "prev") == key, step
     helm(cluster, "uninstall", "prev", "--wait", timeout=300)
