@@ -118,10 +118,10 @@ test-unit: venv
 	$(PYTEST) tests/unit
 
 test-image: venv
-	$(PYTEST) tests/image
+	$(PYTEST) --durations=10 tests/image
 
 test-stack: venv standin-image
-	$(PYTEST) tests/stack
+	$(PYTEST) --durations=10 tests/stack
 
 # The images of another architecture (`make build ARCH=arm64` on amd64), under emulation: the tests
 # marked `arch` (pyproject.toml) of the image and of the stack's smoke tests (login page, static
@@ -142,7 +142,7 @@ test-release: venv
 # tests/chart/k8s/). Builds helm, kubeconform and both Kubernetes
 # from the Go module proxy once (needs Go), cached in ~/.cache.
 test-chart: venv standin-image
-	$(PYTEST) tests/chart
+	$(PYTEST) --durations=10 tests/chart
 
 # What test-chart builds on first use, built ahead: .ci/run runs it beside the image builds.
 chart-tools:
