@@ -52,6 +52,7 @@ GUNICORN_CONFIG = DEFAULTS_DIR + "/gunicorn.conf.py"
 SUPERVISORD_CONFIG = DEFAULTS_DIR + "/supervisord.conf"  # omero-web-standalone only
 PRESETS_SUBDIR = "plugins"  # under DEFAULTS_DIR: one preset per plugin, <name>.omero (from omeroweb/plugins/)
 CONTRACT_FILE = "environment.toml"  # under DEFAULTS_DIR: every variable, from omeroweb/environment.toml
+PUBLIC_FILE = "public.toml"  # under DEFAULTS_DIR: the public user's default URL filter (omeroweb/public.toml)
 # The official omero-web-standalone image's plugin file: mounted by a site, it replaces the image's
 # default plugin set (OMERO_WEB_DEFAULT_PLUGINS), as in the official image.
 OFFICIAL_WEBAPPS_FILE = "01-default-webapps.omero"
@@ -65,6 +66,8 @@ ENV_PREFIX_SHORTCUT = "OMERO_WEB_PREFIX"
 ENV_PUBLIC_URL = "OMERO_WEB_PUBLIC_URL"
 ENV_REDIS_URL = "REDIS_URL"
 ENV_REDIS_PASSWORD = "REDIS_PASSWORD"
+ENV_PUBLIC_USER = "OMERO_WEB_PUBLIC_USER"
+ENV_PUBLIC_PASSWORD = "OMERO_WEB_PUBLIC_PASSWORD"
 ENV_REDIS_WATCH = "OMERO_WEB_REDIS_WATCH_URL"  # set by the entrypoint for gunicorn.conf.py only
 ENV_PLUGINS = "OMERO_WEB_PLUGINS"  # comma-separated preset names, "all" or "none"
 ENV_DEFAULT_PLUGINS = "OMERO_WEB_DEFAULT_PLUGINS"  # the image's set when OMERO_WEB_PLUGINS is unset
@@ -73,7 +76,8 @@ ENV_DEFAULTS_DIR = "OMERO_WEB_DEFAULTS_DIR"
 ENV_CONFIG_DIR = "OMERO_WEB_CONFIG_DIR"
 HANDLED_VARIABLES = (
     ENV_OMEROHOST, ENV_OMEROPORT, ENV_PREFIX_SHORTCUT, ENV_PUBLIC_URL, ENV_REDIS_URL, ENV_REDIS_PASSWORD,
-    ENV_REDIS_WATCH, ENV_PLUGINS, ENV_DEFAULT_PLUGINS, ENV_OMERODIR, ENV_DEFAULTS_DIR, ENV_CONFIG_DIR,
+    ENV_PUBLIC_USER, ENV_PUBLIC_PASSWORD, ENV_REDIS_WATCH, ENV_PLUGINS, ENV_DEFAULT_PLUGINS, ENV_OMERODIR,
+    ENV_DEFAULTS_DIR, ENV_CONFIG_DIR,
 )  # fmt: skip
 # Names checked against the contract: a misspelled one is pointed out (CONFIG_* are checked as keys).
 CHECKED_NAMES = re.compile(r"(OMERO|REDIS_)\w*")
@@ -90,6 +94,8 @@ KEY_CACHES = "omero.web.caches"
 KEY_SESSION_ENGINE = "omero.web.session_engine"
 KEY_CORS_WHITELIST = "omero.web.cors_origin_whitelist"
 KEY_CORS_ALLOW_ALL = "omero.web.cors_origin_allow_all"
+KEY_PUBLIC_USER = "omero.web.public.user"
+KEY_PUBLIC_URL_FILTER = "omero.web.public.url_filter"
 
 # CORS as the OMERO documentation enables it: the app, and middleware around Django's.
 CORS_APP = "corsheaders"
@@ -350,6 +356,7 @@ def env_ops(environ, read_text, contract):
     public_url = environ.get(ENV_PUBLIC_URL, "").strip()
     if public_url:
         ops.extend(_collect(problems, public_url_ops, public_url))
+    ops.extend(public_user_ops(environ, read_text, problems))
     # Empty means unset for the shortcuts (compose passes empty strings for unset variables).
     declared = [contract["web"][name] for name in (ENV_REDIS_URL, ENV_REDIS_PASSWORD)]
     redis_names = {v.name for v in declared} | {v.name + FILE_SUFFIX for v in declared if v.file}
@@ -418,6 +425,63 @@ def public_url_ops(url, source=ENV_PUBLIC_URL):
             Op("set", "omero.web.csrf_cookie_secure", "true", source),
         ]
     return ops
+
+
+def public_user_ops(environ, read_text, problems):
+    """OMERO_WEB_PUBLIC_USER: the public user, on, with its password (required), GET requests only;
+    the URL filter follows from the prefix once the configuration is resolved (public_filter_ops).
+    Empty means unset (compose passes empty strings). CONFIG_* variables still override each key."""
+    user, before = environ.get(ENV_PUBLIC_USER, "").strip(), len(problems)
+    given = {k: v for k, v in environ.items() if k in (ENV_PUBLIC_PASSWORD, ENV_PUBLIC_PASSWORD + FILE_SUFFIX)}
+    password = _value_or_file({k: v for k, v in given.items() if v.strip()}, ENV_PUBLIC_PASSWORD, read_text, problems)
+    if not user:
+        if password:
+            problems.append(
+                f"{password[1]} is set but {ENV_PUBLIC_USER} is not; set the public user's name too, or neither."
+            )
+        return []
+    if not password:
+        if len(problems) == before:  # not already "cannot read the file"
+            problems.append(
+                f"{ENV_PUBLIC_USER}={user} needs the user's password: set {ENV_PUBLIC_PASSWORD}_FILE to a file holding "
+                f"it (a Docker or Kubernetes secret), or {ENV_PUBLIC_PASSWORD}."
+            )
+        return []
+    value, source, _ = password
+    return [
+        Op("set", "omero.web.public.enabled", "true", ENV_PUBLIC_USER),
+        Op("set", KEY_PUBLIC_USER, user, ENV_PUBLIC_USER),
+        Op("set", "omero.web.public.password", value, source, secret=True),
+        Op("set", "omero.web.public.get_only", "true", ENV_PUBLIC_USER),
+    ]
+
+
+def public_filter_ops(config, paths):
+    """The default URL filter of a public user set by OMERO_WEB_PUBLIC_USER, under the effective
+    prefix (OMERO.web matches the path with it): ``^<prefix>/(<path>|...)``, from public.toml.
+    A filter set anywhere else (a file, a CONFIG_ variable) is kept as it is."""
+    user = config.get(KEY_PUBLIC_USER)
+    if user is None or user.source != ENV_PUBLIC_USER or KEY_PUBLIC_URL_FILTER in config:
+        return []
+    prefix = config[KEY_PREFIX].value.strip().rstrip("/") if KEY_PREFIX in config else ""
+    if prefix and not prefix.startswith("/"):
+        prefix = "/" + prefix
+    value = f"^{re.escape(prefix)}/({'|'.join(paths)})"
+    return [Op("set", KEY_PUBLIC_URL_FILTER, value, f"{ENV_PUBLIC_USER} (omeroweb/{PUBLIC_FILE})")]
+
+
+def load_public_paths(path):
+    """The path patterns of public.toml; a broken file is a ConfigError."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            paths = tomllib.load(handle)["paths"]
+        for pattern in paths:
+            re.compile(pattern)
+        return tuple(paths)
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, re.error) as error:
+        raise ConfigError([f"{path}: cannot read the image's public URL filter: {error}."]) from None
 
 
 def redis_url_with_password(url, source, password, password_source):
@@ -842,10 +906,11 @@ def gather_ops(environ, omero_files, contract, read_text=read_text):
     return ops
 
 
-def resolve(ops, schema):
+def resolve(ops, schema, public_paths=()):
     """Apply, normalise and validate. Returns ``{key: Entry}`` or raises ConfigError."""
     config = apply_ops(ops, schema)
-    config = normalise(apply_ops(cors_ops(config), schema, config))
+    derived = cors_ops(config) + public_filter_ops(config, public_paths)
+    config = normalise(apply_ops(derived, schema, config))
     problems = validate(config, schema)
     if problems:
         raise ConfigError(problems)
@@ -879,7 +944,8 @@ def configure(environ, build=False):
     schema = load_schema(plugin_apps(ops))
     if build:
         ops = build_time_ops(ops, schema)
-    return Configured(resolve(ops, schema), schema, unknown_variables(environ, contract))
+    public_paths = load_public_paths(os.path.join(defaults_dir, PUBLIC_FILE))
+    return Configured(resolve(ops, schema, public_paths), schema, unknown_variables(environ, contract))
 
 
 def build_time_ops(ops, schema):

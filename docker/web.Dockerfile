@@ -85,7 +85,7 @@ RUN cd $VIRTUAL_ENV/lib/python3*/site-packages \
  && find . \( -name '*.map' -o -name '*.pyi' \) -type f -delete \
  && rm -rf numpy/f2py \
  && find django/conf/locale -mindepth 1 -maxdepth 1 -type d ! -name 'en' ! -name 'en_GB' -exec rm -rf {} +
-COPY omeroweb/00-defaults.omero omeroweb/environment.toml omeroweb/gunicorn.conf.py omeroweb/redis_watch.py \
+COPY omeroweb/00-defaults.omero omeroweb/environment.toml omeroweb/public.toml omeroweb/gunicorn.conf.py omeroweb/redis_watch.py \
      /opt/omero/web/defaults/
 COPY omeroweb/plugins/ /opt/omero/web/defaults/plugins/
 COPY entrypoint.py /usr/local/bin/entrypoint.py

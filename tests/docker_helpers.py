@@ -116,7 +116,7 @@ class Container:
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STANDIN_IMAGE = os.environ.get("STANDIN_IMAGE", "omero-web-standin:latest")
-USERS = {"root": "omero", "user-1": "ome"}  # the stand-in's users (tests/standin/standin.py)
+USERS = {"root": "omero", "user-1": "ome", "public": "public-ome"}  # the stand-in's users (tests/standin/standin.py)
 
 
 # Runs inside a web container (compose or Kubernetes): GET a page from that container's own
@@ -172,8 +172,9 @@ class Standin:
 class Stack:
     """The repository's compose.yaml as a uniquely named project, nginx on a random 127.0.0.1 port."""
 
-    def __init__(self, name, env=None, scale_web=1, standin=False, overlays=()):
+    def __init__(self, name, env=None, scale_web=1, standin=False, overlays=(), web_env=None):
         """`env`: compose variables (OMERO_WEB_PREFIX ...) and CONFIG_* lines for the web service.
+        `web_env`: more lines of web's env_file (OMERO_WEB_ENV_FILE), e.g. a *_FILE variable.
         `standin`: add compose.test.yaml, the OMERO.server stand-in as `omero`, which web uses.
         `overlays`: more compose files (paths in the repository), after those."""
         self.project = f"owtest-{name}-{os.getpid()}"
@@ -181,6 +182,7 @@ class Stack:
         self.env_file = tempfile.NamedTemporaryFile("w", prefix=f"{self.project}-", suffix=".env", delete=False)
         with self.env_file as handle:
             handle.writelines(f"{k}={v}\n" for k, v in env.items() if k.startswith("CONFIG_"))
+            handle.writelines(f"{k}={v}\n" for k, v in (web_env or {}).items())
         self.env = {
             **os.environ,
             "OMERO_WEB_BIND": "127.0.0.1",
@@ -337,14 +339,22 @@ class WebUser:
         return response
 
 
+# The stand-in's data set (tests/standin/data.py) in each user's own tree: (user, group) -> the
+# names of their projects and of their datasets outside a project. Everyone sees the one project
+# of the public-data group in the JSON API.
+OWN_TREE = {("user-1", "3"): ([], ["Lab dataset"]), ("user-1", "4"): (["Public project"], [])}
+API_PROJECTS = ["Public project"]
+
+
 def assert_logged_in(user, prefix=""):
     """The logged-in pages answer: the cheapest one, an API page, and the webclient home page with
-    its (empty) data tree, fetched from the URLs the page itself gives its tree."""
+    its data tree (OWN_TREE), fetched from the URLs the page itself gives its tree."""
     ping = user.get("/webclient/keepalive_ping/")
     assert (ping.status_code, ping.text) == (200, "OK")
     projects = user.get("/api/v0/m/projects/")
     assert projects.status_code == 200, projects.text[:300]
-    assert projects.json()["data"] == [] and projects.json()["meta"]["totalCount"] == 0
+    assert [p["Name"] for p in projects.json()["data"]] == API_PROJECTS
+    assert projects.json()["meta"]["totalCount"] == len(API_PROJECTS)
     home = user.get("/webclient/")
     assert home.status_code == 200, home.text[:500]
     assert "$.jstree.reference('#dataTree')" in home.text
@@ -355,9 +365,10 @@ def assert_logged_in(user, prefix=""):
     group_id = re.search(r"WEBCLIENT\.active_group_id = (\d+)", home.text).group(1)
     tree = user.get(f"{urls['api_containers'].removeprefix(prefix)}?id={user_id}&page=1&group={group_id}")
     assert tree.status_code == 200, tree.text[:300]
-    assert {k: tree.json()[k] for k in ("projects", "datasets", "screens", "plates")} == dict.fromkeys(
-        ("projects", "datasets", "screens", "plates"), []
-    )
+    name = owner.json()["experimenter"]["omeName"]
+    names = ([p["name"] for p in tree.json()["projects"]], [d["name"] for d in tree.json()["datasets"]])
+    assert names == OWN_TREE.get((name, group_id), ([], [])), (name, group_id, names)
+    assert tree.json()["screens"] == tree.json()["plates"] == []
     return owner.json()["experimenter"]
 
 

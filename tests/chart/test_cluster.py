@@ -40,6 +40,7 @@ from contract import KUBERNETES_CLUSTERS, NGINX_PORT
 from docker_helpers import (
     GET_ON_THIS_WEB,
     STANDIN_IMAGE,
+    USERS,
     WEB_IMAGE,
     WebUser,
     assert_logged_in,
@@ -410,6 +411,26 @@ def test_upgrade_from_the_previous_chart_version_and_rollback(cluster, standin, 
         assert assert_logged_in(user)["omeName"] == "root", step
         assert secret_key_digest(cluster, "prev") == key, step
     helm(cluster, "uninstall", "prev", "--wait", timeout=300)
+
+
+def test_a_public_data_site_with_the_password_from_a_secret_of_the_sites(cluster, standin):
+    """public.user with public.existingSecret: anonymous visitors browse under the prefix as the
+    stand-in's public user; webadmin still asks for a login."""
+    kubectl(cluster, "create", "secret", "generic", "site-public", f"--from-literal=password={USERS['public']}")
+    url = install(
+        cluster, "public", 30085, "--set", f"omeroHost={standin}", "--set", "prefix=/omero",
+        "--set", "public.user=public", "--set", "public.existingSecret=site-public",
+        "--set", "public.existingSecretPasswordKey=password",
+    )  # fmt: skip
+    visitor = WebUser(url, prefix="/omero")
+    home = visitor.get("/webclient/")
+    assert home.status_code == 200, (home.status_code, home.headers.get("Location"))
+    assert 'id="public_login_button"' in home.text
+    assert re.search(r"WEBCLIENT\.active_group_id = 4\b", home.text)  # the stand-in's public-data group
+    admin = visitor.get("/webadmin/")
+    assert admin.status_code == 302 and admin.headers["Location"].startswith("/omero/webclient/login/")
+    helm(cluster, "uninstall", "public", "--wait", timeout=300)
+    kubectl(cluster, "delete", "secret", "site-public")
 
 
 def test_network_policies_are_accepted(plain):

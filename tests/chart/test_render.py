@@ -292,6 +292,26 @@ def test_explicit_and_existing_secrets(render):
     assert {"key": "password", "path": "redis-password"} in items
 
 
+def test_public_user_and_its_password_file(render):
+    """public.user: OMERO_WEB_PUBLIC_USER, and the password as a file of the mounted secrets (never
+    an env value), from the release's Secret or the site's own."""
+    explicit = render(None, "--set", "public.user=public", "--set", "public.password=pub pw")
+    (secret,) = of_kind(explicit, "Secret")
+    assert base64.b64decode(secret["data"]["public-password"]) == b"pub pw"
+    variables = env(explicit)
+    assert variables["OMERO_WEB_PUBLIC_USER"] == "public"
+    assert variables["OMERO_WEB_PUBLIC_PASSWORD_FILE"] == "/run/secrets/omero-web/public-password"
+    assert {"name": "omero-web", "items": [{"key": "public-password", "path": "public-password"}]} in secret_sources(
+        explicit
+    )
+    existing = render("public-user-values.yaml")
+    assert not of_kind(existing, "Secret") or "public-password" not in of_kind(existing, "Secret")[0]["data"]
+    assert {"name": "site-public", "items": [{"key": "password", "path": "public-password"}]} in secret_sources(
+        existing
+    )
+    assert not {"OMERO_WEB_PUBLIC_USER", "OMERO_WEB_PUBLIC_PASSWORD_FILE"} & set(env(render(None)))
+
+
 def test_every_name_carries_the_release_and_two_releases_never_collide(render):
     names = {}
     for release in ("first", "second"):
@@ -375,6 +395,10 @@ def test_ingress_with_class_and_tls(render):
         (["--set", "config.omero\\.web\\.secret_key=x"], "secretKey or existingSecret"),
         (["--set", "secretKey=k", "--set", "existingSecret=mine"], "set secretKey or existingSecret, not both"),
         (["--set", "redis.password=p", "--set", "redis.existingSecret=mine"], "redis.password or redis.existingSecret"),
+        (["--set", "public.user=public"], "public.user needs the public user's password"),
+        (["--set", "public.password=p"], "public.existingSecret or public.password is set but public.user is not"),
+        (["--set", "public.user=u", "--set", "public.password=p", "--set", "public.existingSecret=mine"],
+         "set public.password or public.existingSecret, not both"),
         (["--set", "nginx.omeroWs.url=wss://omero.example.org/omero-ws"], "url"),
         (["--set", "nginx.omeroWs.ca.configMap=a", "--set", "nginx.omeroWs.ca.secret=b"],
          "set nginx.omeroWs.ca.configMap or nginx.omeroWs.ca.secret, not both"),
@@ -414,10 +438,13 @@ def test_config_values_become_the_variables_the_image_reads(render):
 def test_rendered_environment_passes_the_images_validation(render):
     """What the chart renders is what the omero-web image accepts: `entrypoint.py check` in the
     real image, with the Secret's files mounted where the pod mounts them."""
-    for values in ("public-url-values.yaml", "cors-values.yaml", "prefix-values.yaml", "external-redis-values.yaml"):
+    for values in (
+        "public-url-values.yaml", "cors-values.yaml", "prefix-values.yaml", "external-redis-values.yaml",
+        "public-user-values.yaml",
+    ):  # fmt: skip
         objects = render(values)
         with tempfile.TemporaryDirectory() as secrets:
-            for name in ("secret-key", "redis-password"):
+            for name in ("secret-key", "redis-password", "public-password"):
                 with open(os.path.join(secrets, name), "w") as handle:
                     handle.write("s3cret-value-" * 4)
             os.chmod(secrets, 0o755)

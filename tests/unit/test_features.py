@@ -1,11 +1,12 @@
-"""Shortcuts on top of omero-web's keys: Redis sessions, the public URL, CORS, logging."""
+"""Shortcuts on top of omero-web's keys: Redis sessions, the public URL, the public user, CORS, logging."""
 
 import json
+import re
 
 import pytest
 import redis
 
-from entrypoint import configure, gunicorn_environ, render_config
+from entrypoint import ConfigError, configure, gunicorn_environ, render_config
 
 CORS_MIDDLEWARE = "corsheaders.middleware.CorsMiddleware"
 CORS_POST_CSRF = "corsheaders.middleware.CorsPostCsrfMiddleware"
@@ -185,3 +186,73 @@ def test_refused(check, variables, names, says):
     for name in names:
         assert name in err
     assert says in err
+
+
+# --- A public data site: OMERO_WEB_PUBLIC_USER ------------------------------------------------
+
+PUBLIC_PATHS = ["/webclient/", "/webclient/api/containers/", "/webgateway/render_thumbnail/1/",
+                "/webgateway/imgData/1/", "/webgateway/render_image_region/1/0/0/", "/api/v0/m/projects/",
+                "/iviewer/", "/webadmin/myphoto/", "/webclient/render_thumbnail/size/96/1/"]  # fmt: skip
+KEPT_OUT = ["/webadmin/", "/webadmin/experimenters/", "/webgateway/archived_files/download/1/",
+            "/webgateway/download_as/", "/webclient/action/addnewcontainer/", "/webclient/script_ui/1/",
+            "/webclient/script_run/1/", "/webgateway/applyOwnersRDef/", "/webgateway/saveImgRDef/1/",
+            "/webclient/render_image_download/1/", "/webclient/12/render_image_download/1/",
+            "/webclient/download_original_file/1/", "/webgateway/su/root/", "/webclient/annotate_tags/"]  # fmt: skip
+
+
+def public_site(layout, schema, tmp_path, **variables):
+    secret = tmp_path / "public-password"
+    secret.write_text("pub-Secret\n")
+    return build(
+        layout, schema, OMERO_WEB_PUBLIC_USER="public", OMERO_WEB_PUBLIC_PASSWORD_FILE=str(secret), **variables
+    )
+
+
+def test_public_user_turns_on_public_mode_with_its_password_from_a_file(layout, schema, tmp_path):
+    config = public_site(layout, schema, tmp_path)
+    assert config["omero.web.public.enabled"].value == "true"
+    assert config["omero.web.public.user"].value == "public"
+    assert config["omero.web.public.password"].value == "pub-Secret"
+    assert config["omero.web.public.password"].secret
+    assert config["omero.web.public.get_only"].value == "true"
+    assert "pub-Secret" not in render_config(config)
+
+
+@pytest.mark.parametrize("prefix", ["", "/omero"])
+def test_public_filter_lets_the_public_browse_and_view_under_the_prefix(layout, schema, tmp_path, prefix):
+    variables = {"OMERO_WEB_PREFIX": prefix} if prefix else {}
+    config = public_site(layout, schema, tmp_path, **variables)
+    url_filter = re.compile(config["omero.web.public.url_filter"].value)  # OMERO.web: search(request.path)
+    assert [p for p in PUBLIC_PATHS if not url_filter.search(prefix + p)] == []
+    assert [p for p in KEPT_OUT if url_filter.search(prefix + p)] == []
+    if prefix:  # the path without the prefix is not OMERO.web's
+        assert not url_filter.search("/webclient/")
+
+
+def test_a_public_filter_of_your_own_is_kept(layout, schema, tmp_path):
+    config = public_site(layout, schema, tmp_path, CONFIG_omero_web_public_url__filter="^/webgateway/render_")
+    assert config["omero.web.public.url_filter"].value == "^/webgateway/render_"
+    (layout[1] / "public.omero").write_text("config set omero.web.public.url_filter '^/iviewer/'\n")
+    assert public_site(layout, schema, tmp_path)["omero.web.public.url_filter"].value == "^/iviewer/"
+
+
+def test_no_public_user_no_public_mode(layout, schema):
+    config = build(layout, schema, OMERO_WEB_PUBLIC_USER="")
+    assert not any(key.startswith("omero.web.public.") for key in config)
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"OMERO_WEB_PUBLIC_USER": "public"}, "OMERO_WEB_PUBLIC_USER=public needs the user's password: set "
+                                              "OMERO_WEB_PUBLIC_PASSWORD_FILE"),
+        ({"OMERO_WEB_PUBLIC_PASSWORD": "x"}, "OMERO_WEB_PUBLIC_PASSWORD is set but OMERO_WEB_PUBLIC_USER is not"),
+        ({"OMERO_WEB_PUBLIC_USER": "public", "OMERO_WEB_PUBLIC_PASSWORD_FILE": "/nowhere/pw"},
+         "OMERO_WEB_PUBLIC_PASSWORD_FILE: cannot read the file '/nowhere/pw'"),
+    ],
+)  # fmt: skip
+def test_public_user_mistakes_are_named(layout, schema, variables, message):
+    with pytest.raises(ConfigError) as error:
+        build(layout, schema, **variables)
+    assert any(message in problem for problem in error.value.problems), error.value.problems
+    assert len(error.value.problems) == 1

@@ -158,6 +158,15 @@ app.kubernetes.io/part-of: omero-web
 {{- if and .Values.redis.existingSecret .Values.redis.password }}
 {{- fail "set redis.password or redis.existingSecret, not both (redis.existingSecret: a Secret of yours with the key redis-password)" }}
 {{- end }}
+{{- if and .Values.public.existingSecret .Values.public.password }}
+{{- fail "set public.password or public.existingSecret, not both (public.existingSecret: a Secret of yours with the key public.existingSecretPasswordKey)" }}
+{{- end }}
+{{- if and .Values.public.user (not (or .Values.public.existingSecret .Values.public.password)) }}
+{{- fail "public.user needs the public user's password: set public.existingSecret (a Secret of yours with the key public.existingSecretPasswordKey) or public.password" }}
+{{- end }}
+{{- if and (not .Values.public.user) (or .Values.public.existingSecret .Values.public.password) }}
+{{- fail "public.existingSecret or public.password is set but public.user is not: set the public user's name too, or neither" }}
+{{- end }}
 {{- if and .Values.omeroHost .Values.serverList }}
 {{- fail "set omeroHost or serverList, not both (serverList is the full list; omeroHost a single server)" }}
 {{- end }}
