@@ -188,6 +188,7 @@ bench: venv standin-image
 	$(VENV)/bin/python tests/bench/web.py
 	$(VENV)/bin/python tests/bench/stack.py
 	$(VENV)/bin/python tests/bench/https.py
+	$(VENV)/bin/python tests/bench/public.py
 	$(VENV)/bin/python tests/bench/arch.py
 	$(VENV)/bin/python tests/bench/cluster.py
 

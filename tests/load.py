@@ -164,9 +164,12 @@ def _ms(number, unit):
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(url, connections=50, seconds=None, total=None, deadline=5, threads=2):
-    """Run wrk for `seconds`, or until `total` responses (then `seconds` is only a bound)."""
+def wrk(url, connections=50, seconds=None, total=None, deadline=5, threads=2, headers=None):
+    """Run wrk for `seconds`, or until `total` responses (then `seconds` is only a bound); every
+    request with `headers` ({name: value}), e.g. a session cookie."""
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"--timeout={deadline}s", "--latency"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
     with tempfile.TemporaryDirectory() as work:
         env = dict(os.environ, WRK_PER_THREAD=str(-(-(total or 0) // threads)), WRK_DONE_DIR=work)
         if total:
