@@ -432,8 +432,9 @@ def public_user_ops(environ, read_text, problems):
     the URL filter follows from the prefix once the configuration is resolved (public_filter_ops).
     Empty means unset (compose passes empty strings). CONFIG_* variables still override each key."""
     user, before = environ.get(ENV_PUBLIC_USER, "").strip(), len(problems)
-    given = {k: v for k, v in environ.items() if k in (ENV_PUBLIC_PASSWORD, ENV_PUBLIC_PASSWORD + FILE_SUFFIX)}
-    password = _value_or_file({k: v for k, v in given.items() if v.strip()}, ENV_PUBLIC_PASSWORD, read_text, problems)
+    names = (ENV_PUBLIC_PASSWORD, ENV_PUBLIC_PASSWORD + FILE_SUFFIX)
+    given = {k: v for k, v in environ.items() if k in names and v.strip()}
+    password = _value_or_file(given, ENV_PUBLIC_PASSWORD, read_text, problems)
     if not user:
         if password:
             problems.append(

@@ -287,6 +287,23 @@ class Stack:
         raise AssertionError(f"{path} did not answer {status} within {timeout}s (last: {last})\n{logs}")
 
 
+PUBLIC_PREFIX = "/omero"
+
+
+def public_site(name, directory):
+    """A public data site (OMERO_WEB_PUBLIC_USER=public) of the compose stack and the stand-in,
+    under PUBLIC_PREFIX with OMERO.iviewer; the public user's password in a file written to
+    `directory`, mounted as a compose secret (tests/stack/public.yaml). Not started."""
+    password = os.path.join(directory, "omero_public_password")
+    with open(password, "w") as handle:
+        handle.write(USERS["public"] + "\n")
+    os.chmod(password, 0o644)  # a compose file secret is a bind mount: web (uid 999) reads it as it is
+    env = {"OMERO_WEB_PUBLIC_USER": "public", "OMERO_WEB_PREFIX": PUBLIC_PREFIX, "OMERO_WEB_PLUGINS": "iviewer",
+           "OMERO_TEST_PUBLIC_PASSWORD_FILE": password}  # fmt: skip
+    web_env = {"OMERO_WEB_PUBLIC_PASSWORD_FILE": "/run/secrets/omero_public_password"}
+    return Stack(name, standin=True, env=env, web_env=web_env, overlays=["tests/stack/public.yaml"])
+
+
 class WebUser:
     """One person's browser on OMERO.web: its own cookies, every request with a deadline and no
     automatic redirect. Behind a TLS proxy the cookies are Secure; they are still sent back here,
@@ -306,10 +323,11 @@ class WebUser:
     def get(self, path, timeout=30):
         return self._kept(self.http.get(self.url + path, timeout=scaled(timeout), allow_redirects=False))
 
-    def post_form(self, path, data, timeout=60):
-        """POST `data` with the CSRF token of the form at `path`, as a browser submits it."""
-        form = self.get(path)
-        assert form.status_code == 200, f"GET {path}: {form.status_code} {form.text[:300]}"
+    def post_form(self, path, data, timeout=60, form=None):
+        """POST `data` to `path` with the CSRF token of the form at `form` (default: `path`), as a
+        browser submits it."""
+        form = self.get(form or path)
+        assert form.status_code == 200, f"GET {form.url}: {form.status_code} {form.text[:300]}"
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
         return self._kept(
             self.http.post(

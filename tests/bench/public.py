@@ -21,10 +21,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from docker_helpers import USERS, Stack, WebUser  # noqa: E402
+from docker_helpers import PUBLIC_PREFIX as PREFIX  # noqa: E402
+from docker_helpers import WebUser, public_site  # noqa: E402
 from load import wrk  # noqa: E402
 
-PREFIX = "/omero"
 CONNECTIONS, SECONDS, RUNS = 20, 20, 2
 PATHS = {
     "thumbnail": "/webgateway/render_thumbnail/1/",
@@ -39,17 +39,6 @@ VIEWER = [
     "/webclient/api/paths_to_object/?image=1&page_size=10", "/api/v0/m/datasets/1/images/?offset=0&limit=10",
     "/webclient/render_thumbnail/1/", "/webclient/render_thumbnail/2/", "/webgateway/render_thumbnail/1/?rev=1",
 ] + [f"/webgateway/render_image/1/{z}/0/?{C}&m=c&p=normal&q=0.9" for z in range(5)]  # fmt: skip
-
-
-def site():
-    password = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
-    password.write(USERS["public"] + "\n")
-    password.close()
-    os.chmod(password.name, 0o644)
-    env = {"OMERO_WEB_PUBLIC_USER": "public", "OMERO_WEB_PREFIX": PREFIX, "OMERO_WEB_PLUGINS": "iviewer",
-           "OMERO_TEST_PUBLIC_PASSWORD_FILE": password.name}  # fmt: skip
-    web_env = {"OMERO_WEB_PUBLIC_PASSWORD_FILE": "/run/secrets/omero_public_password"}
-    return Stack("bench-public", standin=True, env=env, web_env=web_env, overlays=["tests/stack/public.yaml"]).up()
 
 
 def bench_paths(stack):
@@ -86,7 +75,7 @@ if __name__ == "__main__":
     if not shutil.which("wrk"):
         sys.exit("public data benchmarks need wrk: apt-get install wrk")
     sys.stdout.reconfigure(line_buffering=True)
-    stack = site()
+    stack = public_site("bench-public", tempfile.mkdtemp(prefix="bench-public-")).up()
     try:
         bench_viewer(stack)
         bench_paths(stack)

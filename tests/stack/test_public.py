@@ -11,9 +11,9 @@ import re
 import pytest
 from PIL import Image
 
-from docker_helpers import USERS, Stack, WebUser, assert_logged_in
+from docker_helpers import PUBLIC_PREFIX as PREFIX
+from docker_helpers import WebUser, assert_logged_in, public_site
 
-PREFIX = "/omero"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's; playwright never downloads a browser
 PUBLIC_IMAGES = {1: ("cells.tif", 320, 240, 3), 2: ("timelapse.tif", 160, 120, 2)}  # id: name, size X, Y, C
 PRIVATE_IMAGE = 3  # in the lab group: not the public user's
@@ -21,21 +21,7 @@ PRIVATE_IMAGE = 3  # in the lab group: not the public user's
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    password = tmp_path_factory.mktemp("public") / "omero_public_password"
-    password.write_text(USERS["public"] + "\n")
-    password.chmod(0o644)  # a compose file secret is a bind mount: web (uid 999) reads it as it is
-    stack = Stack(
-        "public",
-        standin=True,
-        env={
-            "OMERO_WEB_PUBLIC_USER": "public",
-            "OMERO_WEB_PREFIX": PREFIX,
-            "OMERO_WEB_PLUGINS": "iviewer",
-            "OMERO_TEST_PUBLIC_PASSWORD_FILE": str(password),
-        },
-        web_env={"OMERO_WEB_PUBLIC_PASSWORD_FILE": "/run/secrets/omero_public_password"},
-        overlays=["tests/stack/public.yaml"],
-    ).up()
+    stack = public_site("public", tmp_path_factory.mktemp("public")).up()
     yield stack
     stack.down()
 
@@ -113,17 +99,8 @@ def test_the_public_user_cannot_post(site):
     """omero.web.public.get_only: a POST from an anonymous visitor (with a valid CSRF token) is
     not served as the public user: it is sent to the login page."""
     visitor = WebUser(site.url, prefix=PREFIX)
-    page = visitor.get("/webclient/login/")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    answer = visitor._kept(
-        visitor.http.post(
-            visitor.url + "/webclient/action/addnewcontainer/",
-            data={"csrfmiddlewaretoken": token, "folder_type": "project", "name": "not public"},
-            headers={"Referer": visitor.public + "/webclient/"},
-            timeout=30,
-            allow_redirects=False,
-        )
-    )
+    new_project = {"folder_type": "project", "name": "not public"}
+    answer = visitor.post_form("/webclient/action/addnewcontainer/", new_project, form="/webclient/login/")
     assert answer.status_code == 302, (answer.status_code, answer.text[:200])
     assert answer.headers["Location"].startswith(f"{PREFIX}/webclient/login/")
 

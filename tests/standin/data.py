@@ -171,8 +171,10 @@ def jpeg(rgb, quality=0.9):
     return out.getvalue()
 
 
-def thumbnail(image, settings, longest, z=None, t=None):
-    """JPEG of the default plane whose longest side is `longest`, keeping the aspect ratio."""
+def thumbnail(image, longest, z=None, t=None):
+    """JPEG of the default plane (or z, t) with the default settings, its longest side `longest`,
+    keeping the aspect ratio."""
+    settings = Settings.defaults(image)
     rgb = render(image, settings, settings.default_z if z is None else z, settings.default_t if t is None else t)
     scale = longest / max(image.size_x, image.size_y)
     size = (max(1, round(image.size_x * scale)), max(1, round(image.size_y * scale)))

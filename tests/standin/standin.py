@@ -841,8 +841,6 @@ class Stateful:
 
 @amd
 class ThumbnailStore(Stateful, omero.api.ThumbnailStore):
-    settings = None  # {(user, image id): data.Settings}: the rendering definitions, shared with the engines
-
     def setPixelsId(self, pixelsId, current=None):
         self.image = image_for(self.viewer(current), pixelsId)
         return True  # every user has rendering settings for every image they see
@@ -859,27 +857,22 @@ class ThumbnailStore(Stateful, omero.api.ThumbnailStore):
     def isInProgress(self, current=None):
         return False
 
-    def _settings(self, image):
-        return self.settings.get((self.user, image.id)) or data.Settings.defaults(image)
-
     def getThumbnailByLongestSide(self, size, current=None):
-        return data.thumbnail(self.image, self._settings(self.image), unwrap(size) or 96)
+        return data.thumbnail(self.image, unwrap(size) or 96)
 
     def getThumbnailByLongestSideDirect(self, size, current=None):
         return self.getThumbnailByLongestSide(size, current)
 
     def getThumbnailDirect(self, sizeX, sizeY, current=None):
-        return data.thumbnail(self.image, self._settings(self.image), max(unwrap(sizeX) or 96, unwrap(sizeY) or 96))
+        return data.thumbnail(self.image, max(unwrap(sizeX) or 96, unwrap(sizeY) or 96))
 
     def getThumbnailForSectionByLongestSideDirect(self, theZ, theT, size, current=None):
-        return data.thumbnail(self.image, self._settings(self.image), unwrap(size) or 96, theZ, theT)
+        return data.thumbnail(self.image, unwrap(size) or 96, theZ, theT)
 
     def getThumbnailByLongestSideSet(self, size, pixelsIds, current=None):
         viewer = self.viewer(current)
         return {
-            i: data.thumbnail(data.IMAGES[i], self._settings(data.IMAGES[i]), unwrap(size) or 96)
-            for i in pixelsIds
-            if viewer.sees(data.IMAGES.get(i))
+            i: data.thumbnail(data.IMAGES[i], unwrap(size) or 96) for i in pixelsIds if viewer.sees(data.IMAGES.get(i))
         }
 
 
@@ -897,8 +890,6 @@ class RawPixelsStore(Stateful, omero.api.RawPixelsStore):
 
 @amd
 class RenderingEngine(Stateful, omero.api.RenderingEngine):
-    settings = None  # as ThumbnailStore's
-
     def lookupPixels(self, pixelsId, current=None):
         self.image = image_for(self.viewer(current), pixelsId)
         self.compression = 0.85
@@ -910,8 +901,7 @@ class RenderingEngine(Stateful, omero.api.RenderingEngine):
         return 1000 + self.image.id
 
     def load(self, current=None):
-        saved = self.settings.get((self.user, self.image.id)) or data.Settings.defaults(self.image)
-        self.current = data.Settings(**{k: list(v) if isinstance(v, list) else v for k, v in vars(saved).items()})
+        self.current = data.Settings.defaults(self.image)  # no one saves settings here: the public user cannot
 
     def resetDefaultSettings(self, save, current=None):
         self.current = data.Settings.defaults(self.image)
@@ -1089,7 +1079,6 @@ def main(argv=None):
     adapter.add(ContainerService(sessions), Ice.Identity("IContainer", "standin"))
     adapter.add(TypesService(), Ice.Identity("ITypes", "standin"))
     adapter.add(PixelsService(), Ice.Identity("IPixels", "standin"))
-    RenderingEngine.settings = ThumbnailStore.settings = {}  # no one saves settings: public users cannot
     adapter.addServantLocator(Locator(ServiceFactory(sessions), sessions), "")
     adapter.activate()
     signal.signal(signal.SIGTERM, lambda *_: communicator.shutdown())
