@@ -94,6 +94,7 @@ KEY_CACHES = "omero.web.caches"
 KEY_SESSION_ENGINE = "omero.web.session_engine"
 KEY_CORS_WHITELIST = "omero.web.cors_origin_whitelist"
 KEY_CORS_ALLOW_ALL = "omero.web.cors_origin_allow_all"
+KEY_PUBLIC_ENABLED = "omero.web.public.enabled"
 KEY_PUBLIC_USER = "omero.web.public.user"
 KEY_PUBLIC_URL_FILTER = "omero.web.public.url_filter"
 
@@ -103,6 +104,9 @@ CORS_MIDDLEWARE = (
     {"index": 0.5, "class": "corsheaders.middleware.CorsMiddleware"},
     {"index": 10, "class": "corsheaders.middleware.CorsPostCsrfMiddleware"},
 )
+# A public site: the middleware that tells the nginx cache which answers were made for the public
+# user (omeroweb/public_cache.py), inside Django's SessionMiddleware (index 3).
+PUBLIC_CACHE_MIDDLEWARE = {"index": 3.5, "class": "public_cache.PublicCacheMiddleware"}
 # Lists where a second identical entry is always a mistake (Django refuses a duplicate app); a
 # preset and a site's own .omero file may both add the same entry.
 UNIQUE_LIST_KEYS = (
@@ -450,7 +454,7 @@ def public_user_ops(environ, read_text, problems):
         return []
     value, source, _ = password
     return [
-        Op("set", "omero.web.public.enabled", "true", ENV_PUBLIC_USER),
+        Op("set", KEY_PUBLIC_ENABLED, "true", ENV_PUBLIC_USER),
         Op("set", KEY_PUBLIC_USER, user, ENV_PUBLIC_USER),
         Op("set", "omero.web.public.password", value, source, secret=True),
         Op("set", "omero.web.public.get_only", "true", ENV_PUBLIC_USER),
@@ -469,6 +473,16 @@ def public_filter_ops(config, paths):
         prefix = "/" + prefix
     value = f"^{re.escape(prefix)}/({'|'.join(paths)})"
     return [Op("set", KEY_PUBLIC_URL_FILTER, value, f"{ENV_PUBLIC_USER} (omeroweb/{PUBLIC_FILE})")]
+
+
+def public_cache_ops(config):
+    """Public mode on, by any source: the middleware that marks the public user's answers for the
+    nginx cache (only answers so marked are ever stored) and keeps logged-in users off it."""
+    enabled = config.get(KEY_PUBLIC_ENABLED)
+    if not (enabled and BOOLEAN_WORDS.get(enabled.value.strip().lower())):
+        return []
+    source = f"public mode on ({enabled.source})"
+    return [Op("append-unique", KEY_MIDDLEWARE, json.dumps(PUBLIC_CACHE_MIDDLEWARE), source)]
 
 
 def load_public_paths(path):
@@ -910,7 +924,7 @@ def gather_ops(environ, omero_files, contract, read_text=read_text):
 def resolve(ops, schema, public_paths=()):
     """Apply, normalise and validate. Returns ``{key: Entry}`` or raises ConfigError."""
     config = apply_ops(ops, schema)
-    derived = cors_ops(config) + public_filter_ops(config, public_paths)
+    derived = cors_ops(config) + public_filter_ops(config, public_paths) + public_cache_ops(config)
     config = normalise(apply_ops(derived, schema, config))
     problems = validate(config, schema)
     if problems:

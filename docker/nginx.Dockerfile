@@ -19,7 +19,7 @@ RUN apt-get update \
            /etc/nginx/sites-enabled/* \
  && groupadd --system --gid 101 nginx \
  && useradd --system --uid 101 --gid nginx --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin nginx \
- && install -d -o nginx -g nginx -m 0700 /var/lib/omero-web-nginx/tls
+ && install -d -o nginx -g nginx -m 0700 /var/lib/omero-web-nginx/tls /var/cache/omero-web-nginx
 COPY --from=web /tmp/static-files /opt/omero/web/static
 COPY nginx/*.conf.template /etc/omero-web-nginx/
 COPY nginx/maintenance.html nginx/too-many-logins.html /usr/share/omero-web-nginx/

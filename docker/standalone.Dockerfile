@@ -9,7 +9,7 @@ RUN apt-get update \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
            /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/* /etc/nginx/sites-enabled/* \
- && install -d -o omero-web -g omero-web -m 0700 /var/lib/omero-web-nginx/tls
+ && install -d -o omero-web -g omero-web -m 0700 /var/lib/omero-web-nginx/tls /var/cache/omero-web-nginx
 COPY nginx/*.conf.template /etc/omero-web-nginx/
 COPY nginx/maintenance.html nginx/too-many-logins.html /usr/share/omero-web-nginx/
 COPY nginx/start.sh /usr/local/bin/omero-web-nginx

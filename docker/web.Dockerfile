@@ -88,6 +88,9 @@ RUN cd $VIRTUAL_ENV/lib/python3*/site-packages \
 COPY omeroweb/00-defaults.omero omeroweb/environment.toml omeroweb/public.toml omeroweb/gunicorn.conf.py omeroweb/redis_watch.py \
      /opt/omero/web/defaults/
 COPY omeroweb/plugins/ /opt/omero/web/defaults/plugins/
+# Modules of this image that OMERO.web imports (the public site's cache middleware), on the venv's path.
+COPY omeroweb/public_cache.py /opt/omero/web/defaults/python/
+RUN echo /opt/omero/web/defaults/python > $(echo $VIRTUAL_ENV/lib/python3*/site-packages)/omero-web-image.pth
 COPY entrypoint.py /usr/local/bin/entrypoint.py
 
 # --- static: the static files of OMERO.web and every plugin, as links into the venv (static_root

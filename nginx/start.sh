@@ -51,6 +51,10 @@ check() { # check NAME REGEX EXAMPLE
 : "${NGINX_OMERO_WS_URL:=}"
 : "${NGINX_OMERO_WS_CA:=/etc/ssl/certs/ca-certificates.crt}"
 : "${NGINX_OMERO_WS_TLS_NAME:=}"
+: "${NGINX_CACHE:=off}"
+: "${NGINX_CACHE_MAX_SIZE:=1g}"
+: "${NGINX_CACHE_VALID:=1h}"
+: "${OMERO_WEB_PUBLIC_USER:=}"
 
 check OMERO_WEB_UPSTREAM '([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}' 'web:4080 or 127.0.0.1:4080'
 check OMERO_WEB_PREFIX '(/[A-Za-z0-9._~-]+)*/?' '/omero (or empty for none)'
@@ -73,12 +77,25 @@ check NGINX_LOGIN_BURST '[0-9]{1,6}' '60'
 check NGINX_OMERO_WS_URL '(wss?://([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5})?' 'wss://omero.example.org:4066 or ws://omero:4065 (empty: no /omero-ws)'
 check NGINX_OMERO_WS_CA '(/[A-Za-z0-9._-]+)+' '/etc/omero-web/omero-server-ca.pem'
 check NGINX_OMERO_WS_TLS_NAME '([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)?' 'omero.example.org (the name in OMERO.server'"'"'s certificate)'
+check OMERO_WEB_PUBLIC_USER '[^[:cntrl:]]*' 'public (the same as the web container'"'"'s; empty: none)'
+check NGINX_CACHE 'off|on' 'off, or on (a public data site: OMERO_WEB_PUBLIC_USER)'
+check NGINX_CACHE_MAX_SIZE '[0-9]+[mMgG]' '1g or 500m (at least 10m)'
+check NGINX_CACHE_VALID '[1-9][0-9]*(s|m|h|d)' '1h, 10m or 1d'
 for port in NGINX_LISTEN_PORT NGINX_HTTPS_LISTEN_PORT; do
     eval "value=\${$port}"
     [ "$value" -ge 1 ] && [ "$value" -le 65535 ] || fail "$port='$value' is not a port number (1-65535)."
 done
 [ "$NGINX_HTTPS_LISTEN_PORT" != "$NGINX_LISTEN_PORT" ] ||
     fail "NGINX_HTTPS_LISTEN_PORT and NGINX_LISTEN_PORT are both $NGINX_LISTEN_PORT; give them different ports."
+
+if [ "$NGINX_CACHE" = on ] && [ -z "$OMERO_WEB_PUBLIC_USER" ]; then
+    fail "NGINX_CACHE=on caches the images of a public data site, which needs OMERO_WEB_PUBLIC_USER (the same value as the web container's) given to nginx too; leave NGINX_CACHE off on a site without a public user."
+fi
+case $NGINX_CACHE_MAX_SIZE in
+    *[gG]) CACHE_MB=$((${NGINX_CACHE_MAX_SIZE%?} * 1024)) ;;
+    *) CACHE_MB=${NGINX_CACHE_MAX_SIZE%?} ;;
+esac
+[ "$CACHE_MB" -ge 10 ] || fail "NGINX_CACHE_MAX_SIZE='$NGINX_CACHE_MAX_SIZE' is too small for the four cache zones; give at least 10m."
 
 # The public address: its host names the certificate; with HTTPS on it must be https:// (the web
 # container reads the same variable to mark cookies Secure and trust the https Origin).
@@ -364,6 +381,81 @@ omero_ws_location() {
     echo '}'
 }
 
+# NGINX_CACHE=on: a cache of the public user's images for a public data site, in four zones under
+# CACHE_DIR (a volume or emptyDir: the root filesystem is read-only), NGINX_CACHE_MAX_SIZE shared
+# between them. Safety: nginx stores only answers that OMERO.web marked as made for the public user
+# (X-OMERO-Web-Public, omeroweb/public_cache.py), never one made for a logged-in user; requests of
+# logged-in users (the cookie omero_web_cache, set by the same middleware) and requests that log in
+# through the URL (bsession, username) are always answered by OMERO.web.
+CACHE_DIR=/var/cache/omero-web-nginx
+CACHE_ZONES="thumbnails:20 images:60 metadata:10 api:10"  # zone:percent of NGINX_CACHE_MAX_SIZE
+CACHE_INACTIVE=7d  # unused this long: removed (until then it can still be served stale)
+cache_zones() {
+    echo '# The key: the scheme and host OMERO.web builds its links with, the path, and the query'
+    echo '# without the browser'"'"'s cache-buster (_=, added by jQuery to every request).'
+    echo 'map $args $omero_cache_args {'
+    echo '    default $args;'
+    echo '    "~^(?<omero_args_head>(.*&)?)_=[^&]*&?(?<omero_args_tail>.*)$" "$omero_args_head$omero_args_tail";'
+    echo '}'
+    echo '# Stored only when OMERO.web made the answer for the public user.'
+    echo 'map $upstream_http_x_omero_web_public $omero_cache_not_public {'
+    echo '    "1" "";'
+    echo '    default 1;'
+    echo '}'
+    for zone in $CACHE_ZONES; do
+        name=${zone%:*} mb=$((CACHE_MB * ${zone#*:} / 100))
+        [ "$mb" -ge 1 ] || mb=1
+        # ~8,000 keys per MB of keys_zone; entries of ~4 KB (thumbnails, JSON), ~32 KB (planes, tiles).
+        case $name in images) keys=$((mb / 256)) ;; *) keys=$((mb / 32)) ;; esac
+        [ "$keys" -ge 1 ] || keys=1
+        echo "proxy_cache_path $CACHE_DIR/$name levels=1:2 keys_zone=omero_$name:${keys}m max_size=${mb}m inactive=$CACHE_INACTIVE use_temp_path=off;"
+    done
+}
+cache_locations() {
+    prefix_re=$(printf '%s' "$OMERO_WEB_PREFIX" | sed 's/[.~]/\\&/g')
+    cache_location thumbnails "^$prefix_re/web(gateway|client)/(render_thumbnail|get_thumbnails?|render_birds_eye_view)/"
+    cache_location images "^$prefix_re/web(gateway|client)/render_(image|image_region|image_rdef|image_region_rdef|split_channel|row_plot|col_plot)/"
+    cache_location metadata "^$prefix_re/(web(gateway|client)/imgData|iviewer/image_data)/"
+    cache_location api "^$prefix_re/api/v0/m/"
+}
+cache_location() { # cache_location ZONE PATH_REGEX
+    echo "location ~ $2 {"
+    echo '    include /tmp/nginx/proxy.conf;'
+    echo "    proxy_cache omero_$1;"
+    echo '    proxy_cache_key "$omero_forwarded_proto://$http_host$uri?$omero_cache_args";'
+    echo "    proxy_cache_valid 200 $NGINX_CACHE_VALID;  # only successful answers"
+    echo '    proxy_cache_bypass $cookie_omero_web_cache $arg_bsession $arg_username;'
+    echo '    proxy_no_cache $omero_cache_not_public $cookie_omero_web_cache $arg_bsession $arg_username;'
+    echo '    proxy_cache_lock on;  # one request fills an entry, the others wait for it'
+    echo '    proxy_cache_lock_timeout 10s;'
+    echo '    proxy_cache_lock_age 10s;'
+    echo '    proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;'
+    echo '    proxy_cache_background_update on;'
+    echo '    # Django says Vary: Cookie, and sets the session cookie on a visitor'"'"'s first request: the'
+    echo '    # answer is the same for every visitor, and no cookie is ever stored or replayed.'
+    echo '    proxy_ignore_headers Set-Cookie Vary Expires Cache-Control X-Accel-Expires;'
+    echo '    proxy_hide_header Set-Cookie;'
+    echo '    add_header X-Cache-Status $upstream_cache_status always;'
+    echo '    include /tmp/nginx/headers.conf;'
+    echo '}'
+}
+
+# `omero-web-nginx cache-purge [REGEX]`: remove the cached answers whose key (scheme://host/path?query)
+# matches REGEX (grep -E), or all of them; the next request for each is answered by OMERO.web.
+cache_purge() {
+    [ -d "$CACHE_DIR" ] || { echo "ERROR: cache-purge: no cache in $CACHE_DIR." >&2; exit 2; }
+    if [ -z "${1:-}" ]; then
+        count=$(find "$CACHE_DIR" -type f | wc -l)
+        find "$CACHE_DIR" -type f -delete
+    else
+        count=0
+        for file in $(grep -rlaE "^KEY: .*($1)" "$CACHE_DIR" || true); do
+            rm -f "$file" && count=$((count + 1))
+        done
+    fi
+    echo "omero-web-nginx: removed $count cached answers from $CACHE_DIR" >&2
+}
+
 # Retry-After of the 429 page: the time one more login POST is allowed again.
 case $NGINX_LOGIN_RATE in
     *r/m) LOGIN_RETRY_AFTER=$(((60 + ${NGINX_LOGIN_RATE%r/m} - 1) / ${NGINX_LOGIN_RATE%r/m})) ;;
@@ -380,9 +472,15 @@ if [ "${1:-}" = acme-renew ]; then
     exit
 fi
 
+if [ "${1:-}" = cache-purge ]; then
+    cache_purge "${2:-}"
+    exit
+fi
+
 mkdir -p "$OUT/server.d" "$OUT/http.d" "$OUT/app.d"
 rm -f "$OUT"/server.d/*.conf "$OUT"/http.d/*.conf "$OUT"/app.d/*.conf "$OUT/nginx.pid"
 envsubst "$ALLOWED" < "$TEMPLATES/nginx.conf.template" > "$OUT/nginx.conf"
+envsubst "$ALLOWED" < "$TEMPLATES/proxy.conf.template" > "$OUT/proxy.conf"
 if [ -n "$OMERO_WEB_PREFIX" ]; then
     envsubst "$ALLOWED" < "$TEMPLATES/prefix-redirect.conf.template" > "$OUT/server.d/prefix-redirect.conf"
 fi
@@ -406,6 +504,12 @@ if [ -n "$NGINX_OMERO_WS_URL" ]; then
     esac
     omero_ws > "$OUT/http.d/omero-ws.conf"
     omero_ws_location > "$OUT/server.d/omero-ws.conf"
+fi
+if [ "$NGINX_CACHE" = on ]; then
+    [ -w "$CACHE_DIR" ] || [ "${1:-}" = render ] ||
+        fail "NGINX_CACHE=on: $CACHE_DIR is not writable by uid $(id -u); mount a volume (compose) or an emptyDir (the chart) there."
+    cache_zones > "$OUT/http.d/cache.conf"
+    cache_locations > "$OUT/server.d/cache.conf"
 fi
 upstream_servers > "$OUT/upstream.conf"
 

@@ -292,14 +292,15 @@ PUBLIC_PREFIX = "/omero"
 
 def public_site(name, directory):
     """A public data site (OMERO_WEB_PUBLIC_USER=public) of the compose stack and the stand-in,
-    under PUBLIC_PREFIX with OMERO.iviewer; the public user's password in a file written to
-    `directory`, mounted as a compose secret (tests/stack/public.yaml). Not started."""
+    under PUBLIC_PREFIX with OMERO.iviewer and nginx's cache of the public images (NGINX_CACHE);
+    the public user's password in a file written to `directory`, mounted as a compose secret
+    (tests/stack/public.yaml). Not started."""
     password = os.path.join(directory, "omero_public_password")
     with open(password, "w") as handle:
         handle.write(USERS["public"] + "\n")
     os.chmod(password, 0o644)  # a compose file secret is a bind mount: web (uid 999) reads it as it is
     env = {"OMERO_WEB_PUBLIC_USER": "public", "OMERO_WEB_PREFIX": PUBLIC_PREFIX, "OMERO_WEB_PLUGINS": "iviewer",
-           "OMERO_TEST_PUBLIC_PASSWORD_FILE": password}  # fmt: skip
+           "NGINX_CACHE": "on", "OMERO_TEST_PUBLIC_PASSWORD_FILE": password}  # fmt: skip
     web_env = {"OMERO_WEB_PUBLIC_PASSWORD_FILE": "/run/secrets/omero_public_password"}
     return Stack(name, standin=True, env=env, web_env=web_env, overlays=["tests/stack/public.yaml"])
 

@@ -1,15 +1,19 @@
 """`make bench`, public data part: a public data site (OMERO_WEB_PUBLIC_USER) of the compose stack
-and the OMERO.server stand-in's images (tests/standin/data.py), through nginx, no cache. Reports
-only; nothing here is a pass/fail test.
+and the OMERO.server stand-in's images (tests/standin/data.py), through nginx with its cache on
+(NGINX_CACHE). Reports only; nothing here is a pass/fail test.
 
 (l) an anonymous visitor's requests for the heavy image paths, each URL on its own: wrk, 20
     connections, 20 s, twice each, every request with the visitor's public session cookie (as a
     browser sends it): requests/s, p50/p99, errors (socket errors, wrk's 5 s timeout, non-2xx/3xx):
-    a thumbnail, a rendered plane, a region (a 256 px tile), imgData
+    a thumbnail, a rendered plane, a region (a 256 px tile), imgData. Uncached: with the cookie
+    that sends logged-in users past the cache (omero_web_cache=bypass), so OMERO.web and the
+    stand-in render every request for the public session; cached: the same without it (the first
+    request fills the entry), and the X-Cache-Status of one more request
 (m) a viewer session replayed, one request at a time (each with a 10 s deadline): the requests a
     browser makes to open image 1 in OMERO.iviewer and step through its 5 Z planes, from a new
-    visitor (its first request logs the public user in to OMERO) and again from the same visitor:
-    seconds in all, and every request that failed or did not answer 200
+    visitor (its first request logs the public user in to OMERO), uncached (bypass cookie), then
+    cold (a new visitor, the cache emptied first) and warm (another new visitor): seconds in all,
+    and every request that failed or did not answer 200
 The stand-in renders with numpy and Pillow in one Python process: it is the bound here, as
 OMERO.server's rendering would be. wrk shares the machine's CPUs with the containers.
 """
@@ -44,11 +48,26 @@ VIEWER = [
 def bench_paths(stack):
     visitor = WebUser(stack.url, prefix=PREFIX)
     assert visitor.get("/webclient/").status_code == 200 and visitor.session_id
-    cookie = {"Cookie": f"sessionid={visitor.session_id}"}
+    session = f"sessionid={visitor.session_id}"
     for name, path in PATHS.items():
-        for run in range(1, RUNS + 1):
-            result = wrk(stack.url + PREFIX + path, CONNECTIONS, seconds=SECONDS, headers=cookie)
-            print(f"(l) {name} {path.split('?')[0]}, run {run}: {result.line()}")
+        rates = {}
+        for mode, cookie in (("uncached", f"{session}; omero_web_cache=bypass"), ("cached", session)):
+            for run in range(1, RUNS + 1):
+                result = wrk(stack.url + PREFIX + path, CONNECTIONS, seconds=SECONDS, headers={"Cookie": cookie})
+                rates.setdefault(mode, []).append(result.rate)
+                print(f"(l) {name} {path.split('?')[0]}, {mode}, run {run}: {result.line()}")
+        status = cache_status(visitor, path)
+        ratio = min(rates["cached"]) / max(rates["uncached"])
+        print(f"(l) {name}: cached/uncached >= {ratio:.0f}x (slowest cached run / fastest uncached run); "
+              f"one more request: {status}")  # fmt: skip
+
+
+def cache_status(visitor, path):
+    try:
+        answer = visitor.get(path, timeout=10)
+        return f"{answer.status_code} {answer.headers.get('X-Cache-Status')}"
+    except Exception as error:  # reported, never retried
+        return type(error).__name__
 
 
 def replay(visitor):
@@ -64,8 +83,16 @@ def replay(visitor):
 
 
 def bench_viewer(stack):
-    visitor = WebUser(stack.url, prefix=PREFIX)
-    for when in ("a new visitor", "the same visitor again"):
+    uncached = WebUser(stack.url, prefix=PREFIX)
+    uncached.http.cookies.set("omero_web_cache", "bypass")
+    purge = stack.exec(stack.ids("nginx")[0], "omero-web-nginx", "cache-purge")
+    assert purge.returncode == 0, purge.stderr
+    visitors = (
+        ("uncached, a new visitor", uncached),
+        ("cached, cold: a new visitor, the cache emptied", WebUser(stack.url, prefix=PREFIX)),
+        ("cached, warm: another new visitor", WebUser(stack.url, prefix=PREFIX)),
+    )
+    for when, visitor in visitors:
         seconds, failed = replay(visitor)
         print(f"(m) OMERO.iviewer opening image 1 and its 5 planes ({len(VIEWER)} requests), {when}: "
               f"{seconds:.2f} s, failed {len(failed)}{': ' + str(failed) if failed else ''}")  # fmt: skip

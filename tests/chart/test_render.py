@@ -337,6 +337,27 @@ def test_probes_ingress_and_route_follow_the_prefix(render):
     assert route["spec"]["parentRefs"] == [{"name": "gateway", "namespace": "gateway-system"}]
 
 
+def test_the_nginx_cache_of_a_public_site(render):
+    """nginx.cache: the sidecar's variables with the public user, an emptyDir at the cache's path
+    with its sizeLimit, and the rendered variables pass the nginx image's own validation (the
+    locations are there). Without public.user the chart refuses it, as nginx would (below)."""
+    objects = render("public-cache-values.yaml")
+    nginx = env(objects, "nginx")
+    assert {k: v for k, v in nginx.items() if "CACHE" in k or "PUBLIC_USER" in k} == {
+        "OMERO_WEB_PUBLIC_USER": "public", "NGINX_CACHE": "on", "NGINX_CACHE_MAX_SIZE": "500m",
+        "NGINX_CACHE_VALID": "10m"}  # fmt: skip
+    (mount,) = [m for m in container(objects, "nginx")["volumeMounts"] if m["name"] == "nginx-cache"]
+    assert mount["mountPath"] == "/var/cache/omero-web-nginx"
+    volumes = {v["name"]: v for v in web_deployment(objects)["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["nginx-cache"] == {"name": "nginx-cache", "emptyDir": {"sizeLimit": "1Gi"}}
+    rendered = docker("run", "--rm", *[f"-e{k}={v}" for k, v in nginx.items()], NGINX_IMAGE, "render").stdout
+    assert "location ~ ^/omero/web(gateway|client)/(render_thumbnail|" in rendered
+    assert "proxy_cache_valid 200 10m;" in rendered and "max_size=300m" in rendered  # 60 % of 500m: planes
+    plain = render("public-user-values.yaml")
+    assert not {n for n in env(plain, "nginx") if "CACHE" in n or "PUBLIC" in n}
+    assert "nginx-cache" not in {v["name"] for v in web_deployment(plain)["spec"]["template"]["spec"]["volumes"]}
+
+
 def test_omero_ws_is_wired_routed_and_allowed_out(render):
     """nginx.omeroWs: the sidecar's variables (the CA mounted where NGINX_OMERO_WS_CA says), the
     Ingress and the HTTPRoute route /omero-ws beside the prefix, the NetworkPolicy lets the pods
@@ -396,6 +417,7 @@ def test_ingress_with_class_and_tls(render):
         (["--set", "secretKey=k", "--set", "existingSecret=mine"], "set secretKey or existingSecret, not both"),
         (["--set", "redis.password=p", "--set", "redis.existingSecret=mine"], "redis.password or redis.existingSecret"),
         (["--set", "public.user=public"], "public.user needs the public user's password"),
+        (["--set", "nginx.cache.enabled=true"], "nginx.cache.enabled caches the images of a public data site"),
         (["--set", "public.password=p"], "public.existingSecret or public.password is set but public.user is not"),
         (["--set", "public.user=u", "--set", "public.password=p", "--set", "public.existingSecret=mine"],
          "set public.password or public.existingSecret, not both"),
@@ -440,7 +462,7 @@ def test_rendered_environment_passes_the_images_validation(render):
     real image, with the Secret's files mounted where the pod mounts them."""
     for values in (
         "public-url-values.yaml", "cors-values.yaml", "prefix-values.yaml", "external-redis-values.yaml",
-        "public-user-values.yaml",
+        "public-user-values.yaml", "public-cache-values.yaml",
     ):  # fmt: skip
         objects = render(values)
         with tempfile.TemporaryDirectory() as secrets:

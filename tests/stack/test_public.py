@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from docker_helpers import PUBLIC_PREFIX as PREFIX
-from docker_helpers import WebUser, assert_logged_in, public_site
+from docker_helpers import USERS, WebUser, assert_logged_in, public_site
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's; playwright never downloads a browser
 PUBLIC_IMAGES = {1: ("cells.tif", 320, 240, 3), 2: ("timelapse.tif", 160, 120, 2)}  # id: name, size X, Y, C
@@ -142,3 +142,105 @@ def test_a_real_browser_views_a_public_image_anonymously(site, tmp_path):
     assert rendered and set(rendered) == {200}, rendered
     colourful = sum(1 for r, g, b in shot.get_flattened_data() if max(r, g, b) - min(r, g, b) > 100)
     assert colourful > 2000, f"{colourful} strongly coloured pixels in the viewer (screenshot: {tmp_path}/iviewer.png)"
+
+
+# --- The nginx cache of the public images (NGINX_CACHE=on) ---------------------------------------
+# Each test asks for URLs no other test asks for (a thumbnail size, a region), so that it sees the
+# cache's first answer to them.
+
+
+def cached(user, path):
+    """GET `path`; the answer and nginx's X-Cache-Status (HIT, MISS, BYPASS ...)."""
+    answer = user.get(path)
+    return answer, answer.headers.get("X-Cache-Status")
+
+
+def test_the_cache_answers_every_visitor_with_the_public_users_images(site):
+    first, second = WebUser(site.url, prefix=PREFIX), WebUser(site.url, prefix=PREFIX)
+    first.get("/webclient/")  # a visitor with a public session, and one without any
+    for path in ("/webgateway/render_thumbnail/1/80/", "/webgateway/render_image_region/1/1/0/?tile=0,0,0,128,128",
+                 "/webclient/imgData/2/", "/iviewer/image_data/2/", "/api/v0/m/images/?dataset=1"):  # fmt: skip
+        answer, status = cached(first, f"{path}{'&' if '?' in path else '?'}_=1700000000001")
+        assert (answer.status_code, status) == (200, "MISS"), (path, answer.status_code, status)
+        again, status = cached(second, f"{path}{'&' if '?' in path else '?'}_=1700000000002")  # jQuery's cache-buster
+        assert (again.status_code, status) == (200, "HIT"), (path, again.status_code, status)
+        assert again.content == answer.content, path
+        assert "Set-Cookie" not in again.headers and "X-OMERO-Web-Public" not in again.headers, again.headers
+    assert second.session_id is None  # a cached answer hands out no session
+
+
+def test_the_cache_never_stores_or_serves_a_logged_in_users_answer(site):
+    """The leak test: the owner of the private image 3 fetches its thumbnail, with and without
+    the cookie that keeps logged-in users off the cache; then anonymous visitors and a public
+    session ask for the same URLs: never the private bytes, never from the cache. A public image
+    asked for first by the logged-in user is not stored either."""
+    owner = WebUser(site.url, prefix=PREFIX)
+    assert owner.login("user-1").status_code == 302
+    assert owner.http.cookies.get("omero_web_cache") == "bypass"
+    private_paths = (f"/webgateway/render_thumbnail/{PRIVATE_IMAGE}/", f"/webgateway/imgData/{PRIVATE_IMAGE}/",
+                     f"/webgateway/render_image/{PRIVATE_IMAGE}/0/0/")  # fmt: skip
+    private = {}
+    for path in private_paths:
+        answer, status = cached(owner, path)
+        assert (answer.status_code, status) == (200, "BYPASS"), (path, answer.status_code, status)
+        private[path] = answer.content
+    # The same login without the bypass cookie (a browser that dropped it): answered by OMERO.web
+    # as the owner, and not stored.
+    owner.http.cookies.pop("omero_web_cache")
+    for path in private_paths:
+        answer, status = cached(owner, path)
+        assert (answer.status_code, status, answer.content) == (200, "MISS", private[path]), path
+    answer, status = cached(owner, "/webgateway/render_thumbnail/2/72/")  # a public image, as the owner
+    assert (answer.status_code, status) == (200, "MISS")
+    visitor, public_session = WebUser(site.url, prefix=PREFIX), WebUser(site.url, prefix=PREFIX)
+    assert public_session.get("/webclient/").status_code == 200
+    for user in (visitor, public_session, visitor):
+        for path in private_paths:
+            answer, status = cached(user, path)
+            assert status in ("MISS", None) and answer.content != private[path], (path, answer.status_code, status)
+            assert answer.status_code != 200 or "private.tif" not in answer.text, path
+    answer, status = cached(visitor, "/webgateway/render_thumbnail/2/72/")
+    assert (answer.status_code, status) == (200, "MISS"), "the owner's answer was stored"
+    assert cached(public_session, "/webgateway/render_thumbnail/2/72/")[1] == "HIT"
+    # Logging in through the URL is never answered from the cache.
+    with_password = f"/webgateway/render_thumbnail/{PRIVATE_IMAGE}/?username=user-1&password={USERS['user-1']}"
+    assert cached(WebUser(site.url, prefix=PREFIX), with_password)[1] == "BYPASS"
+    # Nothing of image 3 on disk.
+    keys = site.exec(site.ids("nginx")[0], "sh", "-c", "grep -rah '^KEY: ' /var/cache/omero-web-nginx || true").stdout
+    assert "/webgateway/render_thumbnail/2/72/" in keys
+    assert not re.search(rf"/{PRIVATE_IMAGE}/", keys), keys
+    # Any page outside the cache gives the cookie back; logging out removes it.
+    assert owner.get("/webclient/").status_code == 200 and owner.http.cookies.get("omero_web_cache") == "bypass"
+    owner.logout()
+    assert owner.http.cookies.get("omero_web_cache") is None, owner.set_cookies
+
+
+def test_the_cache_is_purged_by_key(site):
+    visitor = WebUser(site.url, prefix=PREFIX)
+    path = "/webgateway/render_thumbnail/1/88/"
+    assert [cached(visitor, path)[1] for _ in range(2)] == ["MISS", "HIT"]
+    nginx = site.ids("nginx")[0]
+    purge = site.exec(nginx, "omero-web-nginx", "cache-purge", "render_thumbnail/1/88/")
+    assert purge.returncode == 0 and "removed 1 cached answers" in purge.stderr, purge.stderr
+    assert cached(visitor, path)[1] == "MISS"
+    purge = site.exec(nginx, "omero-web-nginx", "cache-purge")
+    assert purge.returncode == 0 and "removed 0 cached" not in purge.stderr, purge.stderr
+    assert cached(visitor, path)[1] == "MISS"
+
+
+def test_the_cache_answers_while_omero_web_is_away(site):
+    """OMERO.web stopped: cached images are still served (stale if they have expired), everything
+    else gets the maintenance page."""
+    visitor = WebUser(site.url, prefix=PREFIX)
+    cached_path = "/webgateway/render_thumbnail/2/90/"
+    assert [cached(visitor, cached_path)[1] for _ in range(2)] == ["MISS", "HIT"]
+    site.compose("stop", "web")
+    try:
+        site.wait_status(f"{PREFIX}/webclient/login/", 503, timeout=30)
+        answer, status = cached(visitor, cached_path)
+        assert (answer.status_code, status) in ((200, "HIT"), (200, "STALE")), (answer.status_code, status)
+        assert visitor.get("/webgateway/render_thumbnail/2/91/").status_code == 503  # never cached
+    finally:
+        site.compose("start", "web")
+    site.wait_status(f"{PREFIX}/webclient/login/", 200, timeout=90)
+    assert visitor.get("/webgateway/render_thumbnail/2/91/").status_code == 200

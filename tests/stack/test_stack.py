@@ -107,7 +107,8 @@ def test_processes_and_rendered_config(stack):
     assert f":{NGINX_PORT:04X} 00000000:0000 0A" in nginx.check_output("cat /proc/net/tcp")
     rendered = nginx.file("/tmp/nginx/nginx.conf").content_string
     assert f"listen {NGINX_PORT};" in rendered
-    assert "proxy_pass http://omero_web;" in rendered
+    assert "include /tmp/nginx/proxy.conf;" in rendered
+    assert "proxy_pass http://omero_web;" in nginx.file("/tmp/nginx/proxy.conf").content_string
     assert "client_max_body_size 0;" in rendered
     assert "${" not in rendered
     upstream = nginx.file("/tmp/nginx/upstream.conf").content_string

@@ -256,3 +256,16 @@ def test_public_user_mistakes_are_named(layout, schema, variables, message):
         build(layout, schema, **variables)
     assert any(message in problem for problem in error.value.problems), error.value.problems
     assert len(error.value.problems) == 1
+
+
+def test_public_mode_adds_the_cache_middleware_inside_the_session_middleware(layout, schema, tmp_path):
+    """The middleware that marks the public user's answers for the nginx cache: whenever public mode
+    is on (by OMERO_WEB_PUBLIC_USER or a CONFIG_ variable), once, right after Django's sessions."""
+    classes = middleware_classes(public_site(layout, schema, tmp_path))
+    session = classes.index("django.contrib.sessions.middleware.SessionMiddleware")
+    assert classes[session + 1] == "public_cache.PublicCacheMiddleware"
+    assert classes.count("public_cache.PublicCacheMiddleware") == 1
+    by_config = build(layout, schema, CONFIG_omero_web_public_enabled="true")
+    assert "public_cache.PublicCacheMiddleware" in middleware_classes(by_config)
+    for off in (build(layout, schema), build(layout, schema, CONFIG_omero_web_public_enabled="false")):
+        assert "omero.web.middleware" not in off or "public_cache" not in off["omero.web.middleware"].value

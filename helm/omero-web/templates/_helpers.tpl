@@ -164,6 +164,9 @@ app.kubernetes.io/part-of: omero-web
 {{- if and .Values.public.user (not (or .Values.public.existingSecret .Values.public.password)) }}
 {{- fail "public.user needs the public user's password: set public.existingSecret (a Secret of yours with the key public.existingSecretPasswordKey) or public.password" }}
 {{- end }}
+{{- if and .Values.nginx.cache.enabled (not .Values.public.user) }}
+{{- fail "nginx.cache.enabled caches the images of a public data site: set public.user (and its password) too, or leave the cache off" }}
+{{- end }}
 {{- if and (not .Values.public.user) (or .Values.public.existingSecret .Values.public.password) }}
 {{- fail "public.existingSecret or public.password is set but public.user is not: set the public user's name too, or neither" }}
 {{- end }}
