@@ -415,12 +415,13 @@ def test_upgrade_from_the_previous_chart_version_and_rollback(cluster, standin, 
 
 def test_a_public_data_site_with_the_password_from_a_secret_of_the_sites(cluster, standin):
     """public.user with public.existingSecret: anonymous visitors browse under the prefix as the
-    stand-in's public user; webadmin still asks for a login."""
+    stand-in's public user; webadmin still asks for a login. With nginx.cache on (an emptyDir under
+    the read-only root filesystem): the second visitor's thumbnail comes from the cache."""
     kubectl(cluster, "create", "secret", "generic", "site-public", f"--from-literal=password={USERS['public']}")
     url = install(
         cluster, "public", 30085, "--set", f"omeroHost={standin}", "--set", "prefix=/omero",
         "--set", "public.user=public", "--set", "public.existingSecret=site-public",
-        "--set", "public.existingSecretPasswordKey=password",
+        "--set", "public.existingSecretPasswordKey=password", "--set", "nginx.cache.enabled=true",
     )  # fmt: skip
     visitor = WebUser(url, prefix="/omero")
     home = visitor.get("/webclient/")
@@ -429,6 +430,8 @@ def test_a_public_data_site_with_the_password_from_a_secret_of_the_sites(cluster
     assert re.search(r"WEBCLIENT\.active_group_id = 4\b", home.text)  # the stand-in's public-data group
     admin = visitor.get("/webadmin/")
     assert admin.status_code == 302 and admin.headers["Location"].startswith("/omero/webclient/login/")
+    answers = [user.get("/webgateway/render_thumbnail/1/") for user in (visitor, WebUser(url, prefix="/omero"))]
+    assert [(a.status_code, a.headers.get("X-Cache-Status")) for a in answers] == [(200, "MISS"), (200, "HIT")]
     helm(cluster, "uninstall", "public", "--wait", timeout=300)
     kubectl(cluster, "delete", "secret", "site-public")
 

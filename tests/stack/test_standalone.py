@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from contract import NGINX_HTTPS_PORT, NGINX_PORT, WEB_PORT
-from docker_helpers import STANDALONE_IMAGE, Container, Standin, assert_login_and_logout, docker
+from docker_helpers import STANDALONE_IMAGE, USERS, Container, Standin, WebUser, assert_login_and_logout, docker
 
 SUPERVISORCTL = ["supervisorctl", "-c", "/opt/omero/web/defaults/supervisord.conf"]
 
@@ -96,6 +96,38 @@ def test_https_self_signed_with_a_volume():
             docker("restart", standalone.id, timeout=120)
             standalone.wait_http("/webclient/login/", timeout=90, base=public, verify=certificate.name)
             assert served_certificate(public) == before
+    finally:
+        standalone.remove()
+        standin.remove()
+        docker("volume", "rm", volume, check=False)
+
+
+def test_a_public_site_with_the_cache(tmp_path):
+    """docs/public-data.md in one container: the public user (password from a mounted file) and
+    NGINX_CACHE=on, the cache in a volume: a visitor's thumbnail is stored, the next visitor's is a
+    HIT; a logged-in user's is never stored."""
+    password = tmp_path / "public-password"
+    password.write_text(USERS["public"] + "\n")
+    password.chmod(0o644)
+    standin, volume = Standin(), f"owtest-standalone-cache-{os.getpid()}"
+    env = {"OMEROHOST": "omero", "OMERO_WEB_PUBLIC_USER": "public", "NGINX_CACHE": "on",
+           "OMERO_WEB_PUBLIC_PASSWORD_FILE": "/run/secrets/public-password"}  # fmt: skip
+    docker_args = (*standin.docker_args, "-v", f"{volume}:/var/cache/omero-web-nginx",
+                   "-v", f"{password}:/run/secrets/public-password:ro")  # fmt: skip
+    standalone = Container(STANDALONE_IMAGE, env=env, port=NGINX_PORT, docker_args=docker_args)
+    try:
+        standalone.wait_http("/webclient/login/", timeout=90)
+        first, second = WebUser(standalone.url), WebUser(standalone.url)
+        answers = [user.get("/webgateway/render_thumbnail/1/") for user in (first, second)]
+        statuses = [(answer.status_code, answer.headers.get("X-Cache-Status")) for answer in answers]
+        assert statuses == [(200, "MISS"), (200, "HIT")]
+        owner = WebUser(standalone.url)
+        assert owner.login("user-1").status_code == 302
+        owner.http.cookies.pop("omero_web_cache")
+        mine = owner.get("/webgateway/render_thumbnail/3/")
+        assert (mine.status_code, mine.headers.get("X-Cache-Status")) == (200, "MISS")
+        other = first.get("/webgateway/render_thumbnail/3/")
+        assert other.headers.get("X-Cache-Status") == "MISS" and other.content != mine.content
     finally:
         standalone.remove()
         standin.remove()
