@@ -16,4 +16,8 @@ awk -v pkg=zeroc-ice -f "$here/split-lock.awk" "$lock" > "$work/ice.txt"
 tar -xzf "$work"/sdist/zeroc-ice-*.tar.gz -C "$work"
 cd "$work"/zeroc-ice-*/
 for p in "$patches"/*.patch; do patch --quiet -p1 --forward < "$p"; done
-"$python" -m pip wheel --quiet --no-deps --no-build-isolation -w "$out" .
+# Python's own compiler flags without debug information (they say -g): the image strips it from IcePy
+# anyway, and it is a large part of compiling Ice's C++. ICE_EXTRA_CFLAGS come last (the host's
+# build for the unit tests: -O0). Given whole, as setuptools replaces its flags with CFLAGS/CXXFLAGS.
+flags="$("$python" -c 'import sysconfig; print(sysconfig.get_config_var("CFLAGS"))') -g0 ${ICE_EXTRA_CFLAGS:-}"
+CFLAGS=$flags CXXFLAGS=$flags "$python" -m pip wheel --quiet --no-deps --no-build-isolation -w "$out" .

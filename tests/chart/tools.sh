@@ -25,7 +25,8 @@ build() {  # name module package version [module directory to keep beside it, as
     work=$(mktemp -d)
     (
         cd "$work"
-        export GOFLAGS=-mod=mod GOPATH="$CACHE/gopath" GOCACHE="$CACHE/gocache" CGO_ENABLED=0
+        # No DWARF from the compiler (the binaries are stripped): 13 % less CPU for helm, measured.
+        export GOFLAGS="-mod=mod -gcflags=all=-dwarf=false" GOPATH="$CACHE/gopath" GOCACHE="$CACHE/gocache" CGO_ENABLED=0
         go mod init omero-web-tools/"$name" >/dev/null 2>&1
         go get "$module@$version" >&2
         go build -trimpath -ldflags "-s -w" -o "$BIN/$name" "$package" >&2
