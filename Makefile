@@ -124,9 +124,11 @@ test-stack: venv standin-image
 	$(PYTEST) --durations=10 tests/stack
 
 # The images of another architecture (`make build ARCH=arm64` on amd64), under emulation: the tests
-# marked `arch` (pyproject.toml) of the image and of the stack's smoke tests (login page, static
-# files from nginx, maintenance page, real logins against the stand-in, which stays the machine's),
-# their deadlines scaled for emulation. The rest is the same Python on every architecture.
+# marked `arch` (pyproject.toml): what only that architecture's binaries can prove (they are that
+# architecture's, Python imports Ice and talks to it, the processes start, stop on SIGTERM and serve
+# the login page and static files through gunicorn and nginx, a real login against the stand-in,
+# which stays the machine's), deadlines scaled for emulation. The rest is the same Python and nginx
+# configuration on every architecture, tested by `make test`.
 test-arch: venv standin-image
 	@if [ -z "$(FOREIGN_ARCH)" ]; then echo "test-arch: set ARCH to another architecture than $(HOST_ARCH)" >&2; exit 2; fi
 	IMAGE_TAG=$(ARCH_TAG) $(PYTEST) -m arch --durations=10 tests/image tests/stack/test_stack.py tests/stack/test_login.py
@@ -172,8 +174,8 @@ e2e-k8s:
 	$(HELM) test $(E2E_RELEASE) --namespace $(E2E_NAMESPACE) --logs
 
 lint: venv
-	$(VENV)/bin/ruff check entrypoint.py omeroweb tests helm/omero-web/files docker
-	$(VENV)/bin/ruff format --check entrypoint.py omeroweb tests helm/omero-web/files docker
+	$(VENV)/bin/ruff check entrypoint.py omeroweb tests helm/omero-web/files docker .ci
+	$(VENV)/bin/ruff format --check entrypoint.py omeroweb tests helm/omero-web/files docker .ci
 	for f in .ci/run docker/*.sh; do bash -n "$$f"; done
 	sh -n nginx/start.sh
 	docker compose config --quiet

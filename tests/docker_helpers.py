@@ -42,10 +42,28 @@ def scaled(seconds):
     return seconds * slowdown()
 
 
+class CommandFailed(subprocess.CalledProcessError):
+    """A tool command (docker, compose) that failed, shown with what the tool said: pytest prints
+    str(error), which for a plain CalledProcessError is only the exit status."""
+
+    def __str__(self):
+        said = "\n".join(out.strip()[-4000:] for out in (self.stdout, self.stderr) if out and out.strip())
+        return f"`{' '.join(map(str, self.cmd))}` exited with {self.returncode}:\n{said or '(it printed nothing)'}"
+
+
+def run_tool(command, check=True, **kwargs):
+    """subprocess.run(command) capturing its output as text; a failure (with `check`) raises
+    CommandFailed, which says what the command printed."""
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise CommandFailed(result.returncode, command, result.stdout, result.stderr)
+    return result
+
+
 def docker(*args, check=True, timeout=120):
     if args[:1] == ("run",) and slowdown() > 1 and {WEB_IMAGE, NGINX_IMAGE, STANDALONE_IMAGE} & set(args):
         args = ("run", "--platform", f"linux/{image_arch()}", *args[1:])  # as a user would (no warning on stderr)
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=scaled(timeout))
+    return run_tool(["docker", *args], check=check, timeout=scaled(timeout))
 
 
 class Container:
@@ -82,6 +100,14 @@ class Container:
             text=True,
             timeout=scaled(120),
         )
+
+    def wait_log(self, text, timeout=60):
+        """Wait until the container's log says `text` (a test upstream's "listening" line)."""
+        deadline = time.monotonic() + scaled(timeout)
+        while text not in (logs := self.logs()):
+            assert time.monotonic() < deadline, f"{text!r} not logged within {timeout}s:\n{logs[-3000:]}"
+            assert self.state()["Running"], f"container exited:\n{logs[-3000:]}"
+            time.sleep(0.5)
 
     def wait_file(self, path, timeout=60):
         """The contents of `path` in the container once it exists and is not empty (e.g. a certificate it makes)."""
@@ -200,10 +226,8 @@ class Stack:
         if slowdown() > 1:
             names.append("tests/stack/emulated.yaml")
         files = [arg for name in names for arg in ("-f", os.path.join(REPO, name))]
-        return subprocess.run(
-            ["docker", "compose", "-p", self.project, *files, *args],
-            capture_output=True, text=True, check=check, timeout=scaled(timeout), env=self.env, cwd=REPO,
-        )  # fmt: skip
+        command = ["docker", "compose", "-p", self.project, *files, *args]
+        return run_tool(command, check=check, timeout=scaled(timeout), env=self.env, cwd=REPO)
 
     def up(self):
         result = self.compose(

@@ -58,7 +58,6 @@ def test_every_binary_is_the_architecture_the_image_says(web):
     assert ELF_MACHINES[int(web.host.check_output(f'python -c "{probe}"'))] == said
 
 
-@pytest.mark.arch
 def test_omero_version(web):
     assert web.host.check_output("omero version") == pinned("omero-py")
 
@@ -84,7 +83,6 @@ def test_login_page_and_static_files(web):
     assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
 
 
-@pytest.mark.arch
 def test_views_imported_once_before_the_workers_fork(web):
     """gunicorn.conf.py's on_starting imports the URL configuration in the master: the webclient
     views (which log an INIT line when imported) are imported there once, never in a worker's
@@ -98,7 +96,6 @@ def test_views_imported_once_before_the_workers_fork(web):
     assert re.findall(r"\[omeroweb\.webclient\.views\] \(proc\.(\d+)\) INIT", log) == [master], log
 
 
-@pytest.mark.arch
 def test_healthcheck_command(web, web_image):
     assert web.exec("entrypoint.py", "healthcheck").returncode == 0
     # Same config, but no gunicorn running: the probe must fail.

@@ -2,14 +2,12 @@
 
 import time
 
-import pytest
 import requests
 
 from contract import WEB_PORT
 from docker_helpers import docker, scaled
 
 
-@pytest.mark.arch
 def test_documented_docker_run(web_image):
     name = "omero-web-official-usage"
     docker("rm", "-f", name, check=False)

@@ -18,15 +18,14 @@ import requests
 from test_https import curl, free_port
 
 from contract import NGINX_HTTPS_PORT, NGINX_PORT, REPO
-from docker_helpers import STANDALONE_IMAGE, Container, Stack, scaled
+from docker_helpers import STANDALONE_IMAGE, Container, Stack, run_tool, scaled
 
 NAME = "omero.test"
 
 
 def tools():
-    out = subprocess.run([os.path.join(REPO, "tests", "chart", "tools.sh")], capture_output=True, text=True,
-                         timeout=1800, check=True)  # fmt: skip
-    return out.stdout.strip()
+    """The directory holding Pebble (tests/chart/tools.sh builds it once from the Go module proxy)."""
+    return run_tool([os.path.join(REPO, "tests", "chart", "tools.sh"), "pebble"], timeout=1800).stdout.strip()
 
 
 def pebble_config(work):

@@ -74,6 +74,7 @@ def sidecar():
         docker_args=["--network", network, "--read-only", "--tmpfs", "/tmp", "--memory", "512m"],
     )
     try:
+        upstream.wait_log(f"bodies upstream listening on {WEB_PORT}")
         nginx.wait_http("/healthz")
         yield nginx
     finally:

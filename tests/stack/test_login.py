@@ -23,7 +23,6 @@ def test_login_pages_and_logout(stack):
     assert_login_and_logout(stack.url)
 
 
-@pytest.mark.arch
 def test_a_normal_user_lands_in_their_group(stack):
     user = WebUser(stack.url)
     assert user.login("user-1").status_code == 302
@@ -32,7 +31,6 @@ def test_a_normal_user_lands_in_their_group(stack):
     assert re.search(r"WEBCLIENT\.active_group_id = 3\b", home.text)  # the stand-in's "lab"
 
 
-@pytest.mark.arch
 def test_wrong_password_shows_omero_webs_error(stack):
     user = WebUser(stack.url)
     answer = user.login("root", "not-the-password")
@@ -41,7 +39,6 @@ def test_wrong_password_shows_omero_webs_error(stack):
     assert user.session_id is None or user.get("/webclient/keepalive_ping/").text == "Connection Failed"
 
 
-@pytest.mark.arch
 def test_session_is_in_redis_with_the_cookie_age_and_nowhere_on_disk(stack):
     user = WebUser(stack.url)
     assert user.login().status_code == 302

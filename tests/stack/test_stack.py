@@ -9,9 +9,8 @@ import requests
 from contract import NGINX_PORT, WEB_PORT
 from docker_helpers import WebUser, docker, scaled
 
-pytestmark = pytest.mark.arch
 
-
+@pytest.mark.arch
 def test_login_page_through_nginx(stack):
     page = requests.get(stack.url + "/webclient/login/", timeout=scaled(10))
     assert page.status_code == 200
@@ -27,6 +26,7 @@ def test_root_redirects_to_webclient(stack):
     assert requests.get(stack.url + "/", timeout=scaled(10)).url.endswith("/webclient/login/?url=%2Fwebclient%2F")
 
 
+@pytest.mark.arch
 def test_static_files_come_from_nginx_with_cache_headers(stack):
     answer = requests.get(
         stack.url + "/static/webclient/css/layout.css", timeout=scaled(10), headers={"Accept-Encoding": "gzip"}

@@ -41,12 +41,13 @@ def network():
                      "-v", f"{work}:/srv/tls:ro"],
         args=["/srv/websocket.py", "/srv/tls/server.crt", "/srv/tls/server.key"],
     )  # fmt: skip
-    yield name, work
-    logs = upstream.logs()
-    upstream.remove()
-    docker("network", "rm", name, check=False)
-    shutil.rmtree(work)
-    assert "listening on 4065" in logs, logs
+    try:
+        upstream.wait_log("websocket stand-in listening on 4065 (ws) and 4066 (wss)")
+        yield name, work
+    finally:
+        upstream.remove()
+        docker("network", "rm", name, check=False)
+        shutil.rmtree(work)
 
 
 def sidecar(network, env, ca="server-ca", port=NGINX_PORT, docker_args=()):

@@ -5,7 +5,6 @@ imgData, thumbnails, rendered planes and regions, what OMERO.iviewer asks for. E
 data of their groups only. Tests only: never a product image's command.
 
     python3 standin.py [--tcp-port 4063] [--ssl-port 4064] [--Ice.Trace.Protocol=1 ...]
-    python3 standin.py --check      (health check: the router answers a ping on the tcp port)
 
 Like OMERO.server it listens on tcp 4063 and ssl 4064, so a server list written as users write it,
 `[["omero", 4064, "omero"]]` (ssl), works as well as `[["tcp://omero", 4063, "omero"]]`. The ssl
@@ -1032,23 +1031,11 @@ def self_signed_certificate(directory):
     return cert, key
 
 
-def check(port):
-    """Exit 0 when the router answers a ping on the tcp port (the container's health check)."""
-    communicator = Ice.initialize(["--Ice.Override.Timeout=2000"])
-    try:
-        communicator.stringToProxy(f"OMERO.Glacier2/router:tcp -h 127.0.0.1 -p {port}").ice_ping()
-    finally:
-        communicator.destroy()
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tcp-port", type=int, default=4063)
     parser.add_argument("--ssl-port", type=int, default=4064)
-    parser.add_argument("--check", action="store_true", help="health check, then exit")
     args, ice_args = parser.parse_known_args(argv)  # --Ice.Trace.Protocol=1 ... for debugging
-    if args.check:
-        return check(args.tcp_port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s standin %(levelname)s %(message)s", stream=sys.stdout)
     data = Ice.InitializationData()
     data.properties = Ice.createProperties(ice_args)

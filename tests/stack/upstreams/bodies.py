@@ -43,4 +43,6 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-ThreadingHTTPServer(("", int(sys.argv[1])), Handler).serve_forever()
+server = ThreadingHTTPServer(("", int(sys.argv[1])), Handler)
+print(f"bodies upstream listening on {sys.argv[1]}", flush=True)  # the tests wait for this line
+server.serve_forever()
