@@ -2,11 +2,12 @@
 websocket and cluster tests."""
 
 import os
-import subprocess
+
+from docker_helpers import run_tool
 
 
 def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+    run_tool(["openssl", *args], cwd=cwd, timeout=60)
 
 
 def make_ca(directory, name="ca"):

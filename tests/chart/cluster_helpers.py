@@ -15,7 +15,7 @@ import time
 import requests
 
 from contract import VERSIONS
-from docker_helpers import NGINX_IMAGE, STANDIN_IMAGE, WEB_IMAGE, docker
+from docker_helpers import NGINX_IMAGE, STANDIN_IMAGE, WEB_IMAGE, docker, run_tool
 from load import Loop
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,7 +49,7 @@ def cluster_up(tools, which="newest", images=None, registry=""):
     if up.returncode != 0:
         cluster_down()
         raise AssertionError(f"cluster up ({which}) failed:\n{up.stderr[-5000:]}")
-    line = subprocess.run([CLUSTER, "env"], capture_output=True, text=True, check=True).stdout
+    line = run_tool([CLUSTER, "env"], timeout=60).stdout
     kubeconfig = re.search(r"KUBECONFIG=(\S+)", line).group(1)
     bin_dir = re.search(r"PATH=([^:]+):", line).group(1)
     path = f"{tools}:{bin_dir}:{os.environ['PATH']}"
